@@ -1,0 +1,17 @@
+"""A knowledge base of classic deep-learning papers and where their ideas came from.
+
+>>> import kb
+>>> base = kb.load()                                  # doctest: +SKIP
+>>> kb.path(base.graph, "word2vec/cbow", "bert/mlm")  # doctest: +SKIP
+['word2vec/cbow', 'bert/mlm']
+"""
+from .errors import KBError, NoPath, NotFound, Problem, ValidationFailed
+from .knowledge import KnowledgeBase, find_root, load
+from .lineage import build_graph, lineage, paper_graph, path, plan, steps
+from .schema import Paper
+
+__all__ = [
+    "KBError", "NoPath", "NotFound", "Problem", "ValidationFailed", "KnowledgeBase", "find_root",
+    "load", "build_graph", "lineage", "paper_graph", "path", "plan", "steps", "Paper",
+]
+__version__ = "0.1.0"

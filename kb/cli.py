@@ -1,0 +1,156 @@
+"""The ``kb`` command: a thin layer over the library.
+
+Our own errors print as a clean message and exit 1; anything else prints
+"unexpected error" with its traceback and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from . import lineage as lin
+from .errors import KBError, ValidationFailed
+from .knowledge import KnowledgeBase, find_root, load
+
+
+def _emit(args, data, text: str) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2) if args.json else text)
+
+
+def _kb(args) -> KnowledgeBase:
+    base = load(args.root, strict=getattr(args, "strict", False))
+    for w in base.warnings:
+        print(w, file=sys.stderr)
+    return base
+
+
+def cmd_validate(args) -> int:
+    base = _kb(args)
+    print(f"OK: {len(base.records)} records, {base.graph.number_of_nodes()} nodes, "
+          f"{base.graph.number_of_edges()} edges"
+          + (f", {len(base.warnings)} warnings" if base.warnings else ""))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from .schema import json_schema
+
+    print(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def cmd_show(args) -> int:
+    base = _kb(args)
+    paper = base.paper(args.id)
+    data = paper.model_dump(mode="json", by_alias=True, exclude_none=True)
+    _emit(args, data, json.dumps(data, ensure_ascii=False, indent=2) if not args.json else "")
+    return 0
+
+
+def cmd_lineage(args) -> int:
+    G = _kb(args).graph
+    direction = "down" if args.down else "up"
+    nodes = lin.lineage(G, args.id, direction, args.depth)
+    keep = set(nodes) | {args.id}
+    edges = [{"from": u, "to": v, "type": d["type"]} for u, v, d in sorted(G.subgraph(keep).edges(data=True))]
+    word = "led to" if args.down else "came from"
+    _emit(args, {"node": args.id, "direction": direction, "nodes": nodes, "edges": edges},
+          f"{args.id} {word}:\n" + "\n".join(f"  {n}" for n in nodes) if nodes else f"{args.id}: nothing {word}")
+    return 0
+
+
+def cmd_path(args) -> int:
+    G = _kb(args).graph
+    nodes = lin.path(G, args.a, args.b)
+    steps = lin.steps(G, nodes)
+    lines = [" → ".join(nodes)] + [f"  {s['from']} —{s['type']}→ {s['to']}\n    {s['why']['en']}\n    {s['why']['zh-Hant']}"
+                                   for s in steps]
+    _emit(args, {"nodes": nodes, "steps": steps}, "\n".join(lines))
+    return 0
+
+
+def cmd_plan(args) -> int:
+    base = _kb(args)
+    order = lin.plan(base.graph, args.id)
+    text = "\n".join(f"{i:2}. {p:<22} {base.paper(p).year}  {base.paper(p).title}" for i, p in enumerate(order, 1))
+    _emit(args, {"target": args.id, "order": order}, text)
+    return 0
+
+
+def cmd_graph(args) -> int:
+    from .export import export_graph
+
+    out = export_graph(_kb(args).graph, args.format)
+    if args.output:
+        Path(args.output).write_text(out, encoding="utf-8")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kb", description="Classic deep-learning papers and their lineage.")
+    p.add_argument("--root", type=Path, help="project folder (default: nearest folder up with mkdocs.yml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func, help: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=func)
+        if json_flag:
+            sp.add_argument("--json", action="store_true", help="machine-readable output")
+        return sp
+
+    sp = add("validate", cmd_validate, "check every record and the lineage graph", json_flag=False)
+    sp.add_argument("--strict", action="store_true", help="treat warnings as errors")
+    add("schema", cmd_schema, "print the record's JSON Schema", json_flag=False)
+    add("show", cmd_show, "print one validated record").add_argument("id")
+    sp = add("lineage", cmd_lineage, "where an idea came from (--up) or what it led to (--down)")
+    sp.add_argument("id")
+    g = sp.add_mutually_exclusive_group()
+    g.add_argument("--up", action="store_true", default=True)
+    g.add_argument("--down", action="store_true")
+    sp.add_argument("--depth", type=int, default=None)
+    sp = add("path", cmd_path, "the chain of reasons from A to B")
+    sp.add_argument("a")
+    sp.add_argument("b")
+    add("plan", cmd_plan, "what to read before a paper, in order").add_argument("id")
+    sp = add("graph", cmd_graph, "export the lineage graph", json_flag=False)
+    sp.add_argument("--format", choices=["graphml", "json", "dot", "mermaid"], default="json")
+    sp.add_argument("-o", "--output")
+    for extra in _plugins():
+        extra(sub, add)
+    return p
+
+
+def _plugins():
+    """Sub-commands that live in their own modules (bib, new, run, build)."""
+    from . import cli_more
+
+    return cli_more.REGISTER
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValidationFailed as e:
+        for problem in e.problems:
+            print(problem, file=sys.stderr)
+        print(e, file=sys.stderr)
+        return 1
+    except KBError as e:
+        print(f"kb: error: {e}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except Exception:  # noqa: BLE001 - the one place we catch everything
+        print("kb: unexpected error (please report it):", file=sys.stderr)
+        traceback.print_exc()
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,5 @@
+"""Registration of the sub-commands that live in their own modules.
+
+Each entry is ``register(sub, add)``; see :func:`kb.cli.parser`.
+"""
+REGISTER: list = []

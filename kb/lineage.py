@@ -1,0 +1,139 @@
+"""The lineage graph and the questions people ask of it, as plain functions.
+
+Direction, stated once: an edge ``u → v`` means *v builds on u*. Ancestors are
+where an idea came from; descendants are what it led to.
+
+Nodes are papers (``kind='paper'``) and concepts inside papers
+(``kind='concept'``, id ``paper/concept``). Each concept has a ``part-of`` edge to
+its paper, so the ancestors of ``bert`` include the ancestors of ``bert/mlm``.
+``part-of`` steps count as distance 0 in depth-limited queries.
+
+>>> G = nx.DiGraph()
+>>> G.add_node("a", kind="paper", year=2013); G.add_node("b", kind="paper", year=2017)
+>>> G.add_node("c", kind="paper", year=2019); G.add_edge("a", "b", type="extends"); G.add_edge("b", "c", type="uses")
+>>> lineage(G, "c", "up")
+['b', 'a']
+>>> path(G, "a", "c")
+['a', 'b', 'c']
+>>> plan(G, "c")
+['a', 'b', 'c']
+"""
+from __future__ import annotations
+
+from typing import Iterable, Literal
+
+import networkx as nx
+
+from .errors import NoPath, NotFound, did_you_mean
+from .schema import Paper
+
+
+def build_graph(papers: Iterable[Paper]) -> nx.DiGraph:
+    """Papers and their concepts as nodes; lineage and ``part-of`` as edges."""
+    G = nx.DiGraph()
+    papers = list(papers)
+    for p in papers:
+        G.add_node(p.id, kind="paper", title=p.title, year=p.year, track=p.track,
+                   curriculum=p.curriculum, tags=list(p.tags))
+        for c in p.concepts:
+            node = f"{p.id}/{c.id}"
+            G.add_node(node, kind="concept", paper=p.id, year=p.year, track=p.track,
+                       name={"en": c.name.en, "zh-Hant": c.name.zh_hant})
+            G.add_edge(node, p.id, type="part-of", basis="stated", evidence="",
+                       why={"en": f"{c.name.en} is part of {p.title}.",
+                            "zh-Hant": f"{c.name.zh_hant}是〈{p.title}〉的一部分。"})
+    for p in papers:
+        for e in p.lineage:
+            if e.from_ in G and e.to in G:
+                G.add_edge(e.from_, e.to, type=e.type, basis=e.basis, evidence=e.evidence,
+                           why={"en": e.why.en, "zh-Hant": e.why.zh_hant})
+    return G
+
+
+def paper_of(G: nx.DiGraph, node: str) -> str:
+    """The paper a node belongs to (a paper belongs to itself)."""
+    return G.nodes[node].get("paper", node)
+
+
+def concepts_of(G: nx.DiGraph, paper: str) -> list[str]:
+    return sorted(u for u in G.predecessors(paper) if G.nodes[u].get("paper") == paper)
+
+
+def paper_graph(G: nx.DiGraph) -> nx.DiGraph:
+    """Papers only: ``P → Q`` when any node of P leads to any node of Q."""
+    P = nx.DiGraph()
+    P.add_nodes_from((n, d) for n, d in G.nodes(data=True) if d.get("kind") == "paper")
+    for u, v, d in G.edges(data=True):
+        a, b = paper_of(G, u), paper_of(G, v)
+        if a != b and not P.has_edge(a, b):
+            P.add_edge(a, b, type=d.get("type"))
+    return P
+
+
+def _require(G: nx.DiGraph, node: str) -> None:
+    if node not in G:
+        raise NotFound(f"unknown node {node!r}{did_you_mean(node, G.nodes)}")
+
+
+def _weight(u: str, v: str, d: dict) -> int:
+    return 0 if d.get("type") == "part-of" else 1
+
+
+def lineage(G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up",
+            depth: int | None = None) -> list[str]:
+    """Nodes ``node`` came from (``up``) or led to (``down``), nearest first.
+
+    For a paper, its own concepts are searched from too and left out of the answer.
+    """
+    _require(G, node)
+    own = {node, *concepts_of(G, node)} if G.nodes[node].get("kind") == "paper" else {node}
+    if G.nodes[node].get("kind") == "concept":
+        own.add(paper_of(G, node))
+    view = G.reverse(copy=False) if direction == "up" else G
+    dist = nx.multi_source_dijkstra_path_length(view, own if direction == "down" else {node},
+                                                cutoff=depth, weight=_weight)
+    found = [n for n in dist if n not in own]
+    return sorted(found, key=lambda n: (dist[n], G.nodes[n].get("year") or 0, n))
+
+
+def path(G: nx.DiGraph, a: str, b: str) -> list[str]:
+    """The shortest chain ``a → … → b``; from a paper, its concepts may start it."""
+    _require(G, a)
+    _require(G, b)
+    starts = [a, *concepts_of(G, a)] if G.nodes[a].get("kind") == "paper" else [a]
+    best: list[str] | None = None
+    for s in starts:
+        try:
+            found = nx.shortest_path(G, s, b)
+        except nx.NetworkXNoPath:
+            continue
+        if best is None or len(found) < len(best):
+            best = found
+    if best is None:
+        raise NoPath(f"no lineage path from {a!r} to {b!r}; try `kb lineage {b} --up`")
+    return best
+
+
+def steps(G: nx.DiGraph, nodes: list[str]) -> list[dict]:
+    """The reasons along a path: one dict per edge."""
+    return [{"from": u, "to": v, "type": G.edges[u, v]["type"], "why": dict(G.edges[u, v]["why"]),
+             "basis": G.edges[u, v].get("basis"), "evidence": G.edges[u, v].get("evidence")}
+            for u, v in zip(nodes, nodes[1:])]
+
+
+def study_key(G: nx.DiGraph, paper: str) -> tuple:
+    d = G.nodes[paper]
+    return (d.get("curriculum") or "~", d.get("year") or 0, paper)
+
+
+def plan(G: nx.DiGraph, target: str) -> list[str]:
+    """Papers to read before ``target``, in an order that respects lineage, ending with it.
+
+    Ties are broken by study order (course papers first), then year, then id.
+    """
+    _require(G, target)
+    target = paper_of(G, target)
+    P = paper_graph(G)
+    needed = nx.ancestors(P, target) | {target}
+    order = list(nx.lexicographical_topological_sort(P.subgraph(needed), key=lambda n: study_key(G, n)))
+    return order

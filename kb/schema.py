@@ -1,0 +1,192 @@
+"""The record model: the one place a field of ``papers/<id>.yaml`` is defined.
+
+Everything else (the loader, the JSON Schema in ``kb/paper.schema.json``, the site
+templates, ``kb new``) reads these classes. Field descriptions end up in the JSON
+Schema, so an editor with the yaml-language-server shows them while typing.
+
+Lineage direction, stated once: an edge ``from → to`` means *to builds on from*
+(``word2vec/cbow → bert/mlm``). A record lists the edges that arrive at itself or
+at one of its own concepts.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ID_RE = r"^[a-z0-9][a-z0-9-]*$"
+NODE_RE = r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$"
+CURRICULUM_RE = r"^[0-9]{2}[a-z]$"
+
+#: Edge types, with what ``from → to`` means for each. Kept small on purpose.
+EDGE_TYPES: dict[str, str] = {
+    "extends": "to keeps from's idea and adds to it",
+    "generalizes": "to contains from as a special case",
+    "inspired-by": "to borrows from's idea in a new setting",
+    "replaces": "to is put in place of from for the same job",
+    "uses": "to uses from as a component, tool or metric",
+    "compares-with": "to measures itself against from",
+    "analyzes": "to studies what from learns or why it works",
+    "scales": "to is from made much larger",
+    "part-of": "from is a concept inside the paper to (added by the loader)",
+}
+EdgeType = Literal[
+    "extends", "generalizes", "inspired-by", "replaces", "uses",
+    "compares-with", "analyzes", "scales",
+]
+TRACKS = ("cv", "nlp", "foundations", "generative", "rl")
+SUMMARY_SECTIONS = ("problem", "method", "results", "discussion", "conclusion", "future_work")
+READING_KINDS = ("paper", "code", "translation", "intro", "illustrated", "appendix", "lab",
+                 "blog", "video", "slides")
+
+Slug = Annotated[str, Field(pattern=ID_RE, max_length=80)]
+NodeId = Annotated[str, Field(pattern=NODE_RE, max_length=161,
+                              description="A paper id, or paper/concept.")]
+Text = Annotated[str, Field(min_length=1, max_length=20_000)]
+Url = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=2000,
+                           description="http(s) only: other schemes are refused.")]
+
+
+class Strict(BaseModel):
+    # Unknown keys are reported by pydantic; the loader turns them into warnings
+    # (errors under --strict) and validates the rest.
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+
+class Bilingual(Strict):
+    """The same text in English and Traditional Chinese (Taiwan usage)."""
+
+    en: Text
+    zh_hant: Text = Field(alias="zh-Hant")
+
+
+class Summary(Strict):
+    """Notes in the course's template. ``overview`` is 3–6 sentences; course papers
+    (those with ``curriculum``) must fill every section."""
+
+    overview: Bilingual
+    problem: Bilingual | None = Field(None, description="Which weakness of earlier work the paper addresses.")
+    method: Bilingual | None = Field(None, description="The idea, then what one needs to implement it (LaTeX allowed).")
+    results: Bilingual | None = Field(None, description="Key numbers, each with its table or section.")
+    discussion: Bilingual | None = Field(None, description="Compared with neighbouring papers in the KB.")
+    conclusion: Bilingual | None = None
+    future_work: Bilingual | None = Field(None, description="What followed, pointing to KB papers.")
+
+
+class Citation(Strict):
+    """A citation count is only meaningful with its source and the date it was read."""
+
+    count: int = Field(ge=0)
+    source: Text
+    as_of: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD.")
+
+
+class Passage(Strict):
+    """A short quote from the paper (a sentence or two), where it is, and our translation."""
+
+    quote: str = Field(min_length=1, max_length=500)
+    section: Text
+    translation: Text = Field(description="zh-Hant translation of the quote, written by us.")
+
+
+class Reading(Strict):
+    kind: Literal[READING_KINDS]  # type: ignore[valid-type]
+    title: Text
+    url: Url
+    language: Literal["en", "zh-Hant", "zh-Hans", "ja", "ko"] = "en"
+
+
+class Concept(Strict):
+    """An idea inside a paper; its node id is ``<paper>/<id>``."""
+
+    id: Slug
+    name: Bilingual
+    description: Bilingual | None = None
+
+
+class Figure(Strict):
+    """A number the paper states, with where it states it (runnables test against these)."""
+
+    id: Slug
+    value: float
+    unit: Text
+    text: str | None = Field(None, description="The figure as the paper words it.")
+    source: Text = Field(description="Table, section or page.")
+
+
+class Edge(Strict):
+    """``from → to``: to builds on from. ``to`` is this paper or one of its concepts."""
+
+    from_: NodeId = Field(alias="from")
+    to: NodeId
+    type: EdgeType
+    why: Bilingual
+    evidence: Text = Field(description="Section or passage; for an interpretation, the course's argument.")
+    basis: Literal["stated", "interpretation"] = Field(
+        description="stated: the authors say so; interpretation: the course draws the link.")
+
+
+class Gate(Strict):
+    metric: Slug
+    op: Literal[">=", "<="]
+    value: float
+
+
+class Runnable(Strict):
+    """The paper's runnable, ``runnable/<id>.py``."""
+
+    id: Slug
+    gate: Gate = Field(description="What the tiny preset must reach on held-out data.")
+    gate_text: Bilingual | None = None
+    params_figure: Slug | None = Field(None, description="Figure id the paper preset's parameter count must match (±2 %).")
+
+
+class Bibtex(Strict):
+    type: str = Field(pattern=r"^[a-z]+$")
+    key: str = Field(pattern=r"^[A-Za-z0-9_:.+-]+$")
+    fields: dict[str, str] = Field(default_factory=dict,
+                                   description="Fields beyond title, author, year (journal, pages, …).")
+
+
+class Paper(Strict):
+    """One paper: facts, notes, concepts and where its ideas came from."""
+
+    id: Slug = Field(description="Equal to the file name without .yaml.")
+    title: Text
+    authors: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(min_length=1)
+    authors_complete: bool = Field(True, description="false when the list ends in 'et al.'.")
+    year: int = Field(ge=1800, le=2100)
+    venue: str | None = None
+    arxiv: str | None = Field(None, pattern=r"^(\d{4}\.\d{4,5}|[a-z-]+/\d{7})$")
+    doi: str | None = Field(None, pattern=r"^10\.\d{4,9}/\S+$")
+    url: Url | None = None
+    unconfirmed: list[str] = Field(default_factory=list,
+                                   description="Facts we could not confirm against the paper, by field name.")
+    bibtex: Bibtex | None = None
+    citations: list[Citation] = Field(default_factory=list)
+    track: Literal[TRACKS] | None = None  # type: ignore[valid-type]
+    tags: list[Slug] = Field(default_factory=list)
+    curriculum: str | None = Field(None, pattern=CURRICULUM_RE, description="Study-order code, e.g. 10b.")
+    summary: Summary | None = None
+    passages: list[Passage] = Field(default_factory=list)
+    reading: list[Reading] = Field(default_factory=list)
+    concepts: list[Concept] = Field(default_factory=list)
+    figures: list[Figure] = Field(default_factory=list)
+    runnable: Runnable | None = None
+    lineage: list[Edge] = Field(default_factory=list)
+
+    @field_validator("authors")
+    @classmethod
+    def _no_et_al(cls, v: list[str]) -> list[str]:
+        if any(re.fullmatch(r"(et al\.?|others)", a.strip(), re.I) for a in v):
+            raise ValueError("write the known authors and set authors_complete: false instead of 'et al.'")
+        return v
+
+
+def json_schema() -> dict:
+    """The JSON Schema of a record, as written to ``kb/paper.schema.json``."""
+    schema = Paper.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "paper.schema.json"
+    return schema
