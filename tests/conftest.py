@@ -1,0 +1,33 @@
+"""Shared fixtures: the project root and records read one at a time."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kb.loader import parse_record
+from kb.schema import Paper
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def record(paper_id: str) -> Paper:
+    """One record, parsed and validated on its own (no cross-record checks)."""
+    rel = f"papers/{paper_id}.yaml"
+    rec, problems = parse_record(rel, (ROOT / rel).read_bytes())
+    assert rec is not None, "\n".join(map(str, problems))
+    return rec.paper
+
+
+def figure(paper_id: str, figure_id: str) -> float:
+    """A figure the paper states, from its record."""
+    for f in record(paper_id).figures:
+        if f.id == figure_id:
+            return f.value
+    raise KeyError(f"{paper_id} has no figure {figure_id!r}")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
