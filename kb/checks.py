@@ -44,7 +44,8 @@ def check_course_notes(records: list[Record]) -> Iterator[Problem]:
             continue
         for s in SUMMARY_SECTIONS:
             if getattr(r.paper.summary, s) is None:
-                yield r.problem(("summary",), f"course paper lacks summary.{s} (en and zh-Hant)")
+                yield r.problem(("summary", s), f"required for a course paper (curriculum "
+                                                f"{r.paper.curriculum}): write it in en and zh-Hant")
 
 
 def check_nodes(records: list[Record], root: Path) -> Iterator[Problem]:
@@ -58,14 +59,14 @@ def check_nodes(records: list[Record], root: Path) -> Iterator[Problem]:
                 if paper_id not in papers:
                     yield r.problem(("lineage", i, end), f"unknown node {node!r}{did_you_mean(node, nodes)}")
                 elif concept and node not in nodes:
-                    declared = ", ".join(c.id for c in papers[paper_id].concepts) or "none"
+                    declared = [c.id for c in papers[paper_id].concepts]
                     yield r.problem(("lineage", i, end),
                                     f"paper {paper_id!r} declares no concept {concept!r}"
-                                    f"{did_you_mean(node, nodes)} (declared: {declared})")
+                                    f"{did_you_mean(concept, declared)} (declared: {', '.join(declared) or 'none'})")
             if e.to.partition("/")[0] != p.id:
                 yield r.problem(("lineage", i, "to"),
                                 f"an edge belongs to the record it arrives at: move it to "
-                                f"papers/{e.to.partition('/')[0]}.yaml or make 'to' {p.id!r} or {p.id!r}/<concept>")
+                                f"papers/{e.to.partition('/')[0]}.yaml, or make 'to' {p.id} or {p.id}/<concept>")
             if e.from_ == e.to:
                 yield r.problem(("lineage", i), "an edge from a node to itself")
         if p.runnable:

@@ -91,6 +91,114 @@ def cmd_graph(args) -> int:
     return 0
 
 
+def cmd_bib_export(args) -> int:
+    from .bib import export
+
+    text = export(list(_kb(args).papers.values()))
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_bib_import(args) -> int:
+    from .bib import import_bib
+
+    root = args.root or find_root()
+    into = Path(args.into) if args.into else Path(root) / "papers"
+    existing = {p.stem for p in into.glob("*.yaml")} | {p.stem for p in (Path(root) / "papers").glob("*.yaml")}
+    report = import_bib(Path(args.file), into, existing, dry_run=args.dry_run)
+    data = report.as_json()
+    lines = [f"{data['entries']} entries, {data['imported']} {'to import' if args.dry_run else 'imported'}"
+             f" into {into}, {len(data['skipped'])} skipped"]
+    lines += [f"  {args.file}:{s['line']}: {s['key']}: {s['reason']}" for s in data["skipped"]]
+    _emit(args, data, "\n".join(lines))
+    return 0
+
+
+def cmd_new(args) -> int:
+    from .scaffold import new
+
+    for path in new(Path(args.root or find_root()), args.id, args.title, args.year, args.runnable):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_params(args) -> int:
+    from .runnables import params
+
+    data = params(_kb(args), args.id, args.preset)
+    stated = f" (paper states {data['stated']:,.0f})" if data["stated"] else ""
+    _emit(args, data, f"{args.id} [{args.preset}]: {data['params']:,} parameters{stated}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import runnables
+
+    base = _kb(args)
+    ids = sorted(i for i, p in base.papers.items() if p.runnable) if args.all else [args.id]
+    if not ids or ids == [None]:
+        raise KBError("name a paper, or --all")
+    overrides = dict(o.removeprefix("--").split("=", 1) for o in args.override)
+    results, failed = [], []
+    for n, paper_id in enumerate(ids, 1):
+        if args.all and not args.json:
+            print(f"[{n}/{len(ids)}] {paper_id} …", file=sys.stderr, flush=True)
+        try:
+            r = runnables.run(base, paper_id, args.preset, args.device, args.timeout, overrides)
+            if args.record:
+                runnables.record(base.root, r)
+        except KBError as e:
+            if not args.all:
+                raise
+            r = {"paper": paper_id, "preset": args.preset, "device": args.device, "passed": False, "error": str(e)}
+        results.append(r)
+        if not r["passed"]:
+            failed.append(paper_id)
+        if not args.json:
+            print(f"{paper_id:<20} " + (f"{r['metric']} = {r['value']:.4f} ({r['gate']}) "
+                                        f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
+                                        if "error" not in r else f"ERROR {r['error']}"))
+    if args.json:
+        print(json.dumps(results if args.all else results[0], ensure_ascii=False, indent=2))
+    elif args.all:
+        print(f"{len(ids) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+def _more_commands(sub, add) -> None:
+    sp = sub.add_parser("bib", help="BibTeX export and import")
+    bsub = sp.add_subparsers(dest="bib_command", required=True)
+    e = bsub.add_parser("export", help="write one BibTeX entry per record")
+    e.set_defaults(func=cmd_bib_export)
+    e.add_argument("-o", "--output")
+    i = bsub.add_parser("import", help="create stub records from a .bib file (never overwrites)")
+    i.set_defaults(func=cmd_bib_import)
+    i.add_argument("file")
+    i.add_argument("--into", help="folder for the new records (default: papers/)")
+    i.add_argument("--dry-run", action="store_true")
+    i.add_argument("--json", action="store_true")
+    sp = add("new", cmd_new, "scaffold a record (and a runnable) from the template", json_flag=False)
+    sp.add_argument("id")
+    sp.add_argument("--title", default="TODO title")
+    sp.add_argument("--year", type=int, default=2000)
+    sp.add_argument("--runnable", action="store_true", help="also write runnable/<id>.py")
+    sp = add("params", cmd_params, "parameter count of a runnable's preset (meta device, no training)")
+    sp.add_argument("id")
+    sp.add_argument("--preset", default="paper")
+    sp = add("run", cmd_run, "train a runnable in its own process and check its gate")
+    sp.add_argument("id", nargs="?")
+    sp.add_argument("--all", action="store_true", help="every record's runnable, each in its own process")
+    sp.add_argument("--preset", default="tiny", choices=["tiny", "paper", "gpu"])
+    sp.add_argument("--device", default="cpu")
+    sp.add_argument("--timeout", type=float, default=600, help="seconds per runnable")
+    sp.add_argument("--record", action="store_true", help="write results/<id>.json with provenance")
+    sp.add_argument("--set", dest="override", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a Config field")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kb", description="Classic deep-learning papers and their lineage.")
     p.add_argument("--root", type=Path, help="project folder (default: nearest folder up with mkdocs.yml)")
@@ -120,16 +228,8 @@ def parser() -> argparse.ArgumentParser:
     sp = add("graph", cmd_graph, "export the lineage graph", json_flag=False)
     sp.add_argument("--format", choices=["graphml", "json", "dot", "mermaid"], default="json")
     sp.add_argument("-o", "--output")
-    for extra in _plugins():
-        extra(sub, add)
+    _more_commands(sub, add)
     return p
-
-
-def _plugins():
-    """Sub-commands that live in their own modules (bib, new, run, build)."""
-    from . import cli_more
-
-    return cli_more.REGISTER
 
 
 def main(argv: list[str] | None = None) -> int:

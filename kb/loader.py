@@ -13,8 +13,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import yamlio
-from .errors import Problem
-from .schema import Paper
+from .errors import Problem, did_you_mean
+from .schema import Paper, known_keys
+
+KNOWN_KEYS = known_keys()
 
 
 @dataclass
@@ -50,8 +52,6 @@ def _message(err: dict) -> str:
         value = err.get("input")
         return f"{value!r} does not match {err['ctx']['pattern']}"
     if kind == "literal_error":
-        from .errors import did_you_mean
-
         choices = [c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
         return (f"{err.get('input')!r} is not one of: {', '.join(choices)}"
                 f"{did_you_mean(str(err.get('input')), choices)}")
@@ -86,8 +86,9 @@ def parse_record(rel: str, raw: bytes, strict: bool = False) -> tuple[Record | N
             errors = e.errors(include_url=False)
             extra = [x for x in errors if x["type"] == "extra_forbidden"]
             for x in extra:
-                problems.append(at(x["loc"], f"unknown key {x['loc'][-1]!r} (ignored; see kb/paper.schema.json)",
-                                   "error" if strict else "warning"))
+                key = str(x["loc"][-1])
+                problems.append(at(x["loc"], f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; "
+                                             "see kb/paper.schema.json", "error" if strict else "warning"))
             real = [x for x in errors if x["type"] != "extra_forbidden"]
             if real or not extra:
                 problems += [at(x["loc"], _message(x)) for x in real]

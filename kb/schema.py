@@ -144,7 +144,8 @@ class Runnable(Strict):
 
 class Bibtex(Strict):
     type: str = Field(pattern=r"^[a-z]+$")
-    key: str = Field(pattern=r"^[A-Za-z0-9_:.+-]+$")
+    key: str = Field(pattern=r"^[^\s,{}\"#%'()=\\]+$", max_length=200,
+                     description="The citation key: no spaces, commas, braces, quotes, #, %, parentheses, = or backslash.")
     fields: dict[str, str] = Field(default_factory=dict,
                                    description="Fields beyond title, author, year (journal, pages, …).")
 
@@ -190,3 +191,21 @@ def json_schema() -> dict:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "paper.schema.json"
     return schema
+
+
+def known_keys(model: type[BaseModel] = Paper, seen: set | None = None) -> set[str]:
+    """Every key any record model accepts (for "did you mean" on unknown keys)."""
+    import typing
+
+    seen = set() if seen is None else seen
+    keys: set[str] = set()
+    if model in seen:
+        return keys
+    seen.add(model)
+    for name, f in model.model_fields.items():
+        keys.add(f.alias or name)
+        for arg in typing.get_args(f.annotation) + (f.annotation,):
+            for inner in (*typing.get_args(arg), arg):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    keys |= known_keys(inner, seen)
+    return keys

@@ -1,0 +1,188 @@
+"""BibTeX in and out, with bibtexparser 2.
+
+``export`` writes one entry per record; ``import_entries`` turns a ``.bib`` into stub
+records. bibtexparser keeps blocks it could not parse in ``failed_blocks`` and says
+nothing; here every one of them is reported with its line.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bibtexparser
+import bibtexparser.middlewares as mw
+from bibtexparser.model import Entry, Field
+
+from .errors import KBError
+from .schema import ID_RE, Paper
+
+ENTRY_TYPES = {"article", "book", "booklet", "conference", "inbook", "incollection", "inproceedings",
+               "manual", "mastersthesis", "misc", "online", "phdthesis", "proceedings", "techreport",
+               "unpublished"}
+VENUE_FIELDS = ("venue", "journal", "booktitle", "publisher", "school", "institution")
+FACT_FIELDS = {"title", "author", "year", "doi", "url", "venue", "kbid"}
+ARXIV_RE = re.compile(r"(?:arxiv[:\s]*|abs/)(\d{4}\.\d{4,5})", re.I)
+
+logging.getLogger("bibtexparser").setLevel(logging.ERROR)
+
+
+def slugify(key: str) -> str:
+    """A record id from a BibTeX key.
+
+    >>> slugify("Abadi.Barham.Chen.ea.2016")
+    'abadi-barham-chen-ea-2016'
+    >>> slugify("Müller:2019_Attention")
+    'muller-2019-attention'
+    """
+    text = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80].rstrip("-") or "entry"
+
+
+def _authors(value: str) -> tuple[list[str], bool]:
+    """``"Last, First and others"`` → (["First Last"], complete=False)."""
+    names, complete = [], True
+    for raw in re.split(r"\s+and\s+", " ".join(value.split())):
+        raw = raw.strip()
+        if raw.lower() in {"others", "et al.", "et al"}:
+            complete = False
+        elif raw:
+            last, sep, first = raw.partition(",")
+            names.append(f"{first.strip()} {last.strip()}".strip() if sep else raw)
+    return names, complete
+
+
+def _author_field(p: Paper) -> str:
+    """Names as written ("Laurens van der Maaten"): BibTeX finds the von part itself."""
+    return " and ".join(list(p.authors) + ([] if p.authors_complete else ["others"]))
+
+
+# ---------------------------------------------------------------- export
+
+def to_entry(p: Paper) -> Entry:
+    """The BibTeX entry of a record: facts from the record, the rest from ``bibtex.fields``."""
+    fields = dict(p.bibtex.fields) if p.bibtex else {}
+    fields.update(title=p.title, author=_author_field(p), year=str(p.year))
+    if p.doi:
+        fields["doi"] = p.doi
+    if p.url:
+        fields["url"] = p.url
+    if p.arxiv and "eprint" not in fields:
+        fields.update(eprint=p.arxiv, archiveprefix="arXiv")
+    if p.venue and _venue(fields) != p.venue:
+        fields["venue"] = p.venue
+    fields["kbid"] = p.id
+    kind = p.bibtex.type if p.bibtex else ("misc" if p.arxiv else "article")
+    key = p.bibtex.key if p.bibtex else p.id
+    return Entry(kind, key, [Field(k, v) for k, v in sorted(fields.items())])
+
+
+def export(papers: list[Paper]) -> str:
+    """All records as one ``.bib`` text, sorted by key."""
+    keys: dict[str, str] = {}
+    lib = bibtexparser.Library()
+    for p in sorted(papers, key=lambda p: (p.bibtex.key if p.bibtex else p.id)):
+        entry = to_entry(p)
+        if entry.key in keys:
+            raise KBError(f"papers/{p.id}.yaml and papers/{keys[entry.key]}.yaml share the BibTeX key {entry.key!r}")
+        keys[entry.key] = p.id
+        lib.add(entry)
+    return bibtexparser.write_string(lib)
+
+
+# ---------------------------------------------------------------- import
+
+@dataclass
+class ImportReport:
+    entries: int = 0
+    imported: list[str] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"entries": self.entries, "imported": len(self.imported), "ids": self.imported,
+                "skipped": self.skipped}
+
+
+def _venue(fields: dict) -> str | None:
+    return next((fields[k] for k in VENUE_FIELDS if fields.get(k)), None)
+
+
+def to_record(entry: Entry) -> dict:
+    """A stub record (plain data, validated by the caller) from one BibTeX entry."""
+    f = {k.lower(): " ".join(str(v.value).split()) for k, v in entry.fields_dict.items()}
+    authors, complete = _authors(f.get("author") or f.get("editor") or "")
+    year = re.search(r"\d{4}", f.get("year", ""))
+    arxiv = (f.get("eprint") if re.fullmatch(r"\d{4}\.\d{4,5}", f.get("eprint", "")) else None) \
+        or next((m.group(1) for k in ("journal", "url", "note") if (m := ARXIV_RE.search(f.get(k, "")))), None)
+    rec = {
+        "id": f.get("kbid") or slugify(entry.key),
+        "title": f.get("title", ""),
+        "authors": authors,
+        "authors_complete": complete,
+        "year": int(year.group()) if year else None,
+        "venue": _venue(f),
+        "arxiv": arxiv,
+        "doi": f.get("doi") or None,
+        "url": f.get("url") or None,
+        "bibtex": {"type": entry.entry_type.lower(), "key": entry.key,
+                   "fields": {k: v for k, v in sorted(f.items()) if k not in FACT_FIELDS}},
+    }
+    return {k: v for k, v in rec.items() if v is not None}
+
+
+def parse(text: str) -> tuple[list[Entry], list[dict]]:
+    """Entries and the blocks that failed, each failure as ``{"key", "line", "reason"}``."""
+    lib = bibtexparser.parse_string(text, append_middleware=[mw.LatexDecodingMiddleware()])
+    failed = []
+    for b in lib.failed_blocks:
+        reason = str(getattr(b, "error", "") or type(b).__name__).splitlines()[0]
+        key = getattr(b, "key", None) or re.search(r"@\w+\s*\{\s*([^,\s]*)", b.raw or "")
+        failed.append({"key": key if isinstance(key, str) else (key.group(1) if key else None),
+                       "line": (b.start_line or 0) + 1, "reason": reason})
+    return list(lib.entries), failed
+
+
+def import_bib(path: Path, into: Path, existing: set[str], dry_run: bool = False) -> ImportReport:
+    """Create ``into/<id>.yaml`` stubs for the entries of ``path``; never overwrite."""
+    from pydantic import ValidationError
+
+    from .scaffold import render_stub
+
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise KBError(f"{path}: not UTF-8 (byte offset {e.start}); convert the file to UTF-8") from None
+    entries, failed = parse(text)
+    report = ImportReport(entries=len(entries) + len(failed), skipped=[dict(f) for f in failed])
+    taken = set(existing)
+    planned: dict[str, str] = {}
+    for entry in entries:
+        line = (entry.start_line or 0) + 1
+        if entry.entry_type.lower() not in ENTRY_TYPES:
+            report.skipped.append({"key": entry.key, "line": line,
+                                   "reason": f"unknown entry type @{entry.entry_type}"})
+            continue
+        data = to_record(entry)
+        if not re.fullmatch(ID_RE, data["id"]):
+            data["id"] = slugify(data["id"])
+        if data["id"] in taken:
+            report.skipped.append({"key": entry.key, "line": line, "reason": f"id {data['id']!r} exists"})
+            continue
+        try:
+            Paper.model_validate(data)
+        except ValidationError as e:
+            first = e.errors(include_url=False)[0]
+            where = ".".join(map(str, first["loc"])) or "entry"
+            report.skipped.append({"key": entry.key, "line": line, "reason": f"{where}: {first['msg']}"})
+            continue
+        taken.add(data["id"])
+        planned[data["id"]] = render_stub(data)
+        report.imported.append(data["id"])
+    if not dry_run and planned:
+        into.mkdir(parents=True, exist_ok=True)
+        for paper_id, body in planned.items():
+            with open(into / f"{paper_id}.yaml", "x", encoding="utf-8") as out:  # "x": never overwrite
+                out.write(body)
+    return report
