@@ -7,11 +7,11 @@
 """
 from .errors import KBError, NoPath, NotFound, Problem, ValidationFailed
 from .knowledge import KnowledgeBase, find_root, load
-from .lineage import build_graph, lineage, paper_graph, path, plan, steps
+from .lineage import ancestors, build_graph, descendants, paper_graph, path, plan, steps
 from .schema import Paper
 
 __all__ = [
     "KBError", "NoPath", "NotFound", "Problem", "ValidationFailed", "KnowledgeBase", "find_root",
-    "load", "build_graph", "lineage", "paper_graph", "path", "plan", "steps", "Paper",
+    "load", "ancestors", "build_graph", "descendants", "paper_graph", "path", "plan", "steps", "Paper",
 ]
 __version__ = "0.1.0"

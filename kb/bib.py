@@ -137,7 +137,7 @@ def parse(text: str) -> tuple[list[Entry], list[dict]]:
     lib = bibtexparser.parse_string(text, append_middleware=[mw.LatexDecodingMiddleware()])
     failed = []
     for b in lib.failed_blocks:
-        reason = str(getattr(b, "error", "") or type(b).__name__).splitlines()[0]
+        reason = (str(getattr(b, "error", "") or "").strip().splitlines() or [type(b).__name__])[0]
         key = getattr(b, "key", None) or re.search(r"@\w+\s*\{\s*([^,\s]*)", b.raw or "")
         failed.append({"key": key if isinstance(key, str) else (key.group(1) if key else None),
                        "line": (b.start_line or 0) + 1, "reason": reason})

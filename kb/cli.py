@@ -53,8 +53,8 @@ def cmd_show(args) -> int:
 def cmd_lineage(args) -> int:
     G = _kb(args).graph
     direction = "down" if args.down else "up"
-    nodes = lin.lineage(G, args.id, direction, args.depth)
-    keep = set(nodes) | {args.id}
+    nodes = lin.related(G, args.id, direction, args.depth)
+    keep = set(nodes) | {args.id} | set(lin.concepts_of(G, args.id))
     edges = [{"from": u, "to": v, "type": d["type"]} for u, v, d in sorted(G.subgraph(keep).edges(data=True))]
     word = "led to" if args.down else "came from"
     _emit(args, {"node": args.id, "direction": direction, "nodes": nodes, "edges": edges},

@@ -65,5 +65,5 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     >>> did_you_mean("transfomer", ["transformer", "bert"])
     " (did you mean 'transformer'?)"
     """
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""

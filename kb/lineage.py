@@ -11,7 +11,7 @@ its paper, so the ancestors of ``bert`` include the ancestors of ``bert/mlm``.
 >>> G = nx.DiGraph()
 >>> G.add_node("a", kind="paper", year=2013); G.add_node("b", kind="paper", year=2017)
 >>> G.add_node("c", kind="paper", year=2019); G.add_edge("a", "b", type="extends"); G.add_edge("b", "c", type="uses")
->>> lineage(G, "c", "up")
+>>> ancestors(G, "c")
 ['b', 'a']
 >>> path(G, "a", "c")
 ['a', 'b', 'c']
@@ -79,7 +79,17 @@ def _weight(u: str, v: str, d: dict) -> int:
     return 0 if d.get("type") == "part-of" else 1
 
 
-def lineage(G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up",
+def ancestors(G: nx.DiGraph, node: str, depth: int | None = None) -> list[str]:
+    """Where ``node`` came from, nearest first (see :func:`related`)."""
+    return related(G, node, "up", depth)
+
+
+def descendants(G: nx.DiGraph, node: str, depth: int | None = None) -> list[str]:
+    """What ``node`` led to, nearest first (see :func:`related`)."""
+    return related(G, node, "down", depth)
+
+
+def related(G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up",
             depth: int | None = None) -> list[str]:
     """Nodes ``node`` came from (``up``) or led to (``down``), nearest first.
 
@@ -110,7 +120,8 @@ def path(G: nx.DiGraph, a: str, b: str) -> list[str]:
         if best is None or len(found) < len(best):
             best = found
     if best is None:
-        raise NoPath(f"no lineage path from {a!r} to {b!r}; try `kb lineage {b} --up`")
+        raise NoPath(f"no lineage path from {a!r} to {b!r} (edges run from an idea to what builds on it; "
+                     f"try `kb path {b} {a}` or `kb lineage {b} --up`)")
     return best
 
 

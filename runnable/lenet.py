@@ -37,6 +37,7 @@ class Config:
     epochs: int = 12
     batch_size: int = 16
     lr: float = 1e-3
+    distort: float = 0.1        # §III.C: random affine distortions of the training set (0 = off)
     test_size: int = 500        # held-out digits
     seed: int = 0
 
@@ -118,6 +119,14 @@ def build_model(cfg: Config) -> nn.Module:
     return LeNet5(cfg)
 
 
+def distort(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
+    """§III.C: small random affine maps (shift, scale, shear) of each training image."""
+    theta = torch.eye(2, 3).repeat(len(x), 1, 1)                      # (B, 2, 3) identity
+    theta += (torch.rand(len(x), 2, 3, generator=g) * 2 - 1) * amount
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x + 0.1, grid, align_corners=False) - 0.1   # background stays -0.1
+
+
 def load_digits_32(cfg: Config):
     """Digits 8x8 -> 28x28 (bilinear) -> padded to 32x32; background -0.1, ink 1.175 (§II.A)."""
     from sklearn.datasets import load_digits
@@ -151,7 +160,8 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     for _ in range(cfg.epochs):
         model.train()
         for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
-            xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
+            xb = distort(x_tr[idx], cfg.distort, g) if cfg.distort else x_tr[idx]
+            xb, yb = xb.to(device), y_tr[idx].to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                 y_rbf = model(xb)
             loss = map_loss(y_rbf.float(), yb, cfg.j)

@@ -1,0 +1,67 @@
+"""Lineage queries on a five-paper fixture whose answers are worked out by hand."""
+import networkx as nx
+import pytest
+
+import kb
+from kb.errors import NoPath, NotFound
+
+from .conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def G():
+    return kb.load(DATA / "mini", strict=True).graph
+
+
+def test_graph_is_a_plain_digraph_with_kinds(G):
+    assert type(G) is nx.DiGraph
+    assert G.nodes["a"]["kind"] == "paper" and G.nodes["a/x"]["kind"] == "concept"
+    assert G.edges["a/x", "a"]["type"] == "part-of"
+    assert G.edges["a/y", "b"]["why"] == {"en": "a/y to b.", "zh-Hant": "從a/y到b。"}
+
+
+def test_ancestors_of_a_paper_include_its_concepts_sources_but_not_its_concepts(G):
+    # a/y comes in twice over: as a concept of the ancestor a, and as the source of b
+    assert kb.ancestors(G, "d") == ["a/x", "c", "e", "a", "a/y", "b"]
+
+
+def test_depth_counts_part_of_as_zero(G):
+    assert kb.ancestors(G, "d", depth=1) == ["a/x", "c", "e"]
+    assert kb.descendants(G, "a", depth=1) == ["b", "e", "d", "d/m"]
+
+
+def test_descendants_of_a_concept_leave_out_its_own_paper(G):
+    assert "a" not in kb.descendants(G, "a/x")
+
+
+def test_path_starts_from_a_papers_concept_when_needed(G):
+    assert kb.path(G, "a", "c") == ["a/y", "b", "c"]
+    assert [s["type"] for s in kb.steps(G, kb.path(G, "a/y", "d/n"))] == ["extends", "replaces", "generalizes"]
+
+
+def test_no_path_against_the_edges(G):
+    with pytest.raises(NoPath, match=r"no lineage path from 'd' to 'a'"):
+        kb.path(G, "d", "a")
+
+
+def test_unknown_node_suggests_closest(G):
+    with pytest.raises(NotFound, match=r"unknown node 'a/xx' \(did you mean 'a/x'\?\)"):
+        kb.ancestors(G, "a/xx")
+
+
+def test_plan_orders_ancestors_before_descendants_ties_by_year(G):
+    order = kb.plan(G, "d")
+    assert order[-1] == "d" and set(order) == {"a", "b", "c", "e", "d"}
+    assert order.index("b") < order.index("c") and order.index("a") < order.index("e")
+    assert order == ["a", "b", "c", "e", "d"]
+
+
+def test_plan_prefers_study_order(G):
+    H = G.copy()
+    H.nodes["e"]["curriculum"] = "01a"  # a course paper is read before a non-course paper
+    assert kb.plan(H, "d") == ["a", "e", "b", "c", "d"]
+
+
+def test_paper_graph_contracts_concepts(G):
+    P = kb.paper_graph(G)
+    assert set(P.edges) == {("a", "b"), ("b", "c"), ("a", "e"), ("a", "d"), ("c", "d"), ("e", "d")}
