@@ -168,7 +168,26 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_build(args) -> int:
+    from .build import build
+
+    out = build(args.root, args.out, strict=True)
+    print(f"built {out}")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    serve(Path(args.root or find_root()), args.address)
+    return 0
+
+
 def _more_commands(sub, add) -> None:
+    sp = add("build", cmd_build, "render the records and build the static site (strict)", json_flag=False)
+    sp.add_argument("--out", help="output folder (default: site/)")
+    sp = add("serve", cmd_serve, "build and serve the site locally, re-rendering edited records", json_flag=False)
+    sp.add_argument("--address", default="127.0.0.1:8000")
     sp = sub.add_parser("bib", help="BibTeX export and import")
     bsub = sp.add_subparsers(dest="bib_command", required=True)
     e = bsub.add_parser("export", help="write one BibTeX entry per record")

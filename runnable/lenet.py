@@ -34,9 +34,9 @@ class Config:
     image_size: int = 32        # input plane (§II.B: 32x32, digits centred in 28x28)
     num_classes: int = 10
     j: float = 1.0              # eq. (9): constant of the "rubbish class" in the MAP loss
-    epochs: int = 12
-    batch_size: int = 16
-    lr: float = 1e-3
+    epochs: int = 15
+    batch_size: int = 32
+    lr: float = 2e-3
     distort: float = 0.1        # §III.C: random affine distortions of the training set (0 = off)
     test_size: int = 500        # held-out digits
     seed: int = 0
