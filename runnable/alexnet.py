@@ -87,6 +87,12 @@ class AlexNet(nn.Module):
             nn.Dropout(cfg.dropout), nn.Linear(c5 * s * s, cfg.fc), nn.ReLU(),   # FC6
             nn.Dropout(cfg.dropout), nn.Linear(cfg.fc, cfg.fc), nn.ReLU(),       # FC7
             nn.Linear(cfg.fc, cfg.num_classes))                                  # FC8 -> softmax
+        # §5 initialises N(0, 0.01) with bias 1 in conv2/4/5 and FC6/7 so ReLUs start positive;
+        # a narrow net starts too quiet from std 0.01, so we keep the biases but use He's std.
+        layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+        for i, m in enumerate(layers):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.constant_(m.bias, 1.0 if i in (1, 3, 4, 5, 6) else 0.0)
 
     def forward(self, x):                                             # (B, 3, 224, 224)
         return self.classifier(self.features(x).flatten(1))           # (B, classes)

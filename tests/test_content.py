@@ -1,0 +1,135 @@
+"""Content checks on the real records: the course notes are complete, bilingual and ours."""
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+import yaml
+
+import kb
+from kb.schema import SUMMARY_SECTIONS
+
+from .conftest import DATA, ROOT
+
+
+@pytest.fixture(scope="module")
+def base():
+    return kb.load(ROOT, strict=True)
+
+
+def bilingual_texts(p):
+    """Every (field path, language, text) of a record's prose."""
+    out = []
+    if p.summary:
+        for s in ("overview", *SUMMARY_SECTIONS):
+            b = getattr(p.summary, s)
+            if b:
+                out += [(f"summary.{s}", "en", b.en), (f"summary.{s}", "zh-Hant", b.zh_hant)]
+    for i, e in enumerate(p.lineage):
+        out += [(f"lineage[{i}].why", "en", e.why.en), (f"lineage[{i}].why", "zh-Hant", e.why.zh_hant)]
+    for i, c in enumerate(p.concepts):
+        if c.description:
+            out += [(f"concepts[{i}].description", "en", c.description.en),
+                    (f"concepts[{i}].description", "zh-Hant", c.description.zh_hant)]
+    out += [(f"passages[{i}].translation", "zh-Hant", q.translation) for i, q in enumerate(p.passages)]
+    return out
+
+
+def test_there_are_twenty_course_papers_in_study_order(base):
+    codes = [p.curriculum for p in base.course()]
+    assert codes == [f"{w:02d}{h}" for w in range(1, 11) for h in "ab"]
+
+
+def test_every_paper_of_the_brief_has_a_record(base):
+    brief = yaml.safe_load((DATA / "course" / "papers.yaml").read_text(encoding="utf-8"))
+    ids = {e["id"] for group in ("core_cv", "core_nlp", "context") for e in brief[group]}
+    assert ids - set(base.records) == set()
+
+
+def test_course_papers_have_three_to_six_translated_passages(base):
+    for p in base.course():
+        assert 3 <= len(p.passages) <= 6, p.id
+        assert all(q.translation.strip() and q.section.strip() for q in p.passages), p.id
+
+
+def test_every_context_paper_has_a_bilingual_overview_and_bibtex(base):
+    for p in base.papers.values():
+        assert p.summary and p.summary.overview.en and p.summary.overview.zh_hant, p.id
+        assert p.bibtex, p.id
+
+
+def test_every_study_slot_links_the_course_reading(base):
+    slots = yaml.safe_load((DATA / "course" / "curriculum_resources.yaml").read_text(encoding="utf-8"))
+    by_code = {p.curriculum: p for p in base.course()}
+    for code, slot in slots.items():
+        urls = {r.url for r in by_code[code].reading}
+        missing = [r["url"] for r in slot["resources"] if r["url"] not in urls]
+        assert not missing, (code, missing)
+
+
+def test_no_two_records_share_a_paragraph(base):
+    seen: dict[str, str] = {}
+    for p in base.papers.values():
+        for where, lang, text in bilingual_texts(p):
+            for para in (x.strip() for x in text.split("\n\n")):
+                if len(para) < 80:
+                    continue
+                assert seen.setdefault(para, f"{p.id}.{where}") == f"{p.id}.{where}", (para[:60], seen[para])
+
+
+def test_zh_hant_text_is_traditional(base):
+    from opencc import OpenCC
+
+    s2t = OpenCC("s2t")
+    bad = []
+    for p in base.papers.values():
+        for where, lang, text in bilingual_texts(p):
+            if lang == "zh-Hant":
+                converted = s2t.convert(text)
+                if converted != text:
+                    diff = {a + "→" + b for a, b in zip(text, converted) if a != b}
+                    bad.append(f"{p.id}.{where}: {sorted(diff)}")
+    assert not bad, "\n".join(bad)
+
+
+def test_chinese_text_is_in_the_zh_fields(base):
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for p in base.papers.values():
+        for where, lang, text in bilingual_texts(p):
+            if lang == "zh-Hant":
+                assert han.search(text), f"{p.id}.{where} has no Chinese"
+
+
+def test_every_edge_has_evidence_and_both_languages(base):
+    for p in base.papers.values():
+        for e in p.lineage:
+            assert e.evidence.strip() and e.why.en.strip() and e.why.zh_hant.strip(), (p.id, e.from_, e.to)
+
+
+@pytest.mark.parametrize("a, b, chain", [
+    ("word2vec/cbow", "bert/mlm", ["word2vec/cbow", "bert/mlm"]),
+    ("word2vec/skip-gram", "bert/nsp", ["word2vec/skip-gram", "skip-thought", "quick-thought", "bert/nsp"]),
+])
+def test_the_course_chains(base, a, b, chain):
+    nodes = kb.path(base.graph, a, b)
+    assert [n if n in chain else n.split("/")[0] for n in nodes] == chain
+    assert all(s["why"]["en"] and s["why"]["zh-Hant"] for s in kb.steps(base.graph, nodes))
+
+
+def test_plan_for_bert_reads_transformer_and_word2vec_first(base):
+    order = kb.plan(base.graph, "bert")
+    assert order[-1] == "bert" and {"transformer", "word2vec"} <= set(order[:-1])
+
+
+def test_graph_is_acyclic(base):
+    import networkx as nx
+
+    assert nx.is_directed_acyclic_graph(base.graph)
+    assert nx.is_directed_acyclic_graph(kb.paper_graph(base.graph))
+
+
+def test_ids_are_unique_across_papers_and_concepts(base):
+    ids = [n for n in base.graph.nodes]
+    assert len(ids) == len(set(ids))
+    assert not list(itertools.islice((i for i in ids if i != i.lower()), 1))
