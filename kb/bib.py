@@ -23,7 +23,8 @@ ENTRY_TYPES = {"article", "book", "booklet", "conference", "inbook", "incollecti
                "manual", "mastersthesis", "misc", "online", "phdthesis", "proceedings", "techreport",
                "unpublished"}
 VENUE_FIELDS = ("venue", "journal", "booktitle", "publisher", "school", "institution")
-FACT_FIELDS = {"title", "author", "year", "doi", "url", "venue", "kbid"}
+#: Fields that come from the record itself; a record's bibtex.fields may not hold them.
+FACT_FIELDS = {"title", "author", "year", "doi", "url", "venue", "kbid", "eprint", "archiveprefix"}
 ARXIV_RE = re.compile(r"(?:arxiv[:\s]*|abs/)(\d{4}\.\d{4,5})", re.I)
 
 logging.getLogger("bibtexparser").setLevel(logging.ERROR)
@@ -69,8 +70,8 @@ def to_entry(p: Paper) -> Entry:
         fields["doi"] = p.doi
     if p.url:
         fields["url"] = p.url
-    if p.arxiv and "eprint" not in fields:
-        fields.update(eprint=p.arxiv, archiveprefix="arXiv")
+    if p.arxiv:
+        fields.update(eprint=p.arxiv, archivePrefix="arXiv")
     if p.venue and _venue(fields) != p.venue:
         fields["venue"] = p.venue
     fields["kbid"] = p.id
@@ -111,7 +112,8 @@ def _venue(fields: dict) -> str | None:
 
 def to_record(entry: Entry) -> dict:
     """A stub record (plain data, validated by the caller) from one BibTeX entry."""
-    f = {k.lower(): " ".join(str(v.value).split()) for k, v in entry.fields_dict.items()}
+    raw = {k: " ".join(str(v.value).split()) for k, v in entry.fields_dict.items()}
+    f = {k.lower(): v for k, v in raw.items()}
     authors, complete = _authors(f.get("author") or f.get("editor") or "")
     year = re.search(r"\d{4}", f.get("year", ""))
     arxiv = (f.get("eprint") if re.fullmatch(r"\d{4}\.\d{4,5}", f.get("eprint", "")) else None) \
@@ -127,14 +129,27 @@ def to_record(entry: Entry) -> dict:
         "doi": f.get("doi") or None,
         "url": f.get("url") or None,
         "bibtex": {"type": entry.entry_type.lower(), "key": entry.key,
-                   "fields": {k: v for k, v in sorted(f.items()) if k not in FACT_FIELDS}},
+                   "fields": {k: v for k, v in sorted(raw.items()) if k.lower() not in FACT_FIELDS}},
     }
     return {k: v for k, v in rec.items() if v is not None}
 
 
+class _DecodeLatexWhereMarked(mw.LatexDecodingMiddleware):
+    """Decode LaTeX only in values that hold LaTeX markup (a backslash or a brace).
+
+    Plain values stay byte for byte ("1--2" stays "1--2"), so what we export reads back
+    the same; ``Mart{\\'\\i}n`` and ``{TensorFlow}`` are decoded.
+    """
+
+    def _transform_python_value_string(self, python_string: str):
+        if "\\" in python_string or "{" in python_string:
+            return super()._transform_python_value_string(python_string)
+        return python_string, ""
+
+
 def parse(text: str) -> tuple[list[Entry], list[dict]]:
     """Entries and the blocks that failed, each failure as ``{"key", "line", "reason"}``."""
-    lib = bibtexparser.parse_string(text, append_middleware=[mw.LatexDecodingMiddleware()])
+    lib = bibtexparser.parse_string(text, append_middleware=[_DecodeLatexWhereMarked()])
     failed = []
     for b in lib.failed_blocks:
         reason = (str(getattr(b, "error", "") or "").strip().splitlines() or [type(b).__name__])[0]

@@ -54,7 +54,8 @@ def load(root: str | Path | None = None, strict: bool = False) -> KnowledgeBase:
     """
     root = Path(root).resolve() if root else find_root()
     records, problems = read_records(root, strict)
-    problems += checks.check_all(records, root)
+    broken = {Path(p.path).stem for p in problems if p.severity == "error"}
+    problems += checks.check_all(records, root, broken)
     graph = lineage.build_graph(r.paper for r in records)
     problems += checks.check_cycles(records, graph)
     errors = [p for p in problems if p.severity == "error"]

@@ -1,7 +1,8 @@
 """Which pages the site has, and the data each template gets.
 
 Each entry is ``(path under site_src/, template name, context)``; sorted, so the
-site is the same for the same records.
+site is the same for the same records. A template name of ``None`` ships
+``context["text"]`` as is (the .bib, the explorer's JSON, our own assets).
 """
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Iterator
 from . import lineage as lin
 from .bib import export
 from .knowledge import KnowledgeBase
-from .schema import SUMMARY_SECTIONS
+from .diagram import local_svg
+from .explorer import graph_json
+from .glossary import load_glossary
+from .schema import EDGE_TYPES
 
 SECTION_TITLES = {
     "overview": ("Overview", "概要"), "problem": ("Problem", "問題"), "method": ("Method", "方法"),
@@ -54,11 +58,36 @@ def neighbours(base: KnowledgeBase, node: str) -> tuple[list[dict], list[dict]]:
     return [e for e in up if e["type"] != "part-of"], down
 
 
-def context_for_pages(base: KnowledgeBase) -> Iterator[tuple[str, str, dict]]:
+TRACK_TITLES = {
+    "cv": ("Computer vision", "電腦視覺"), "nlp": ("Language", "自然語言處理"), "foundations": ("Foundations", "基礎"),
+    "generative": ("Generative models", "生成模型"), "rl": ("Reinforcement learning", "強化學習"), "other": ("Other", "其他"),
+}
+
+
+def assets(base: KnowledgeBase) -> Iterator[tuple[str, None, dict]]:
+    """Our own scripts and styles, ``site_src/templates/assets/**`` → ``assets/**``."""
+    folder = base.root / "site_src" / "templates" / "assets"
+    for f in sorted(folder.rglob("*")) if folder.is_dir() else []:
+        if f.is_file():
+            yield f"assets/{f.relative_to(folder).as_posix()}", None, {"text": f.read_bytes()}
+
+
+def html_href(node: str, from_page: str) -> str:
+    """Like :func:`kb.site.node_url`, for raw HTML (which mkdocs leaves alone): ``.html`` targets."""
+    from .site import node_url
+
+    return node_url(node, from_page)[: -len(".md")] + ".html"
+
+
+def context_for_pages(base: KnowledgeBase) -> Iterator[tuple[str, str | None, dict]]:
     G = base.graph
     papers = base.papers
     course = base.course()
-    yield "index.md", "index.md.j2", {"course": course, "count": len(papers),
+    glossary = load_glossary(base.root)
+    results = {pid: results_of(base, pid) for pid in sorted(papers) if papers[pid].runnable}
+    by_track = sorted(papers.values(), key=lambda p: (p.track or "other", p.year, p.id))
+    yield from assets(base)
+    yield "index.md", "index.md.j2", {"course": course, "count": len(papers), "glossary": glossary is not None,
                                        "concepts": sum(len(p.concepts) for p in papers.values())}
     yield "course.md", "course.md.j2", {"course": course, "plans": {p.id: lin.plan(G, p.id)[:-1] for p in course},
                                         "papers": papers}
@@ -66,21 +95,33 @@ def context_for_pages(base: KnowledgeBase) -> Iterator[tuple[str, str, dict]]:
     for p in sorted(papers.values(), key=lambda p: (p.year, p.id)):
         by_year.setdefault(p.year, []).append(p)
     yield "timeline.md", "timeline.md.j2", {"by_year": by_year}
-    yield "papers/index.md", "papers_index.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.track or "", p.year, p.id))}
+    yield "papers/index.md", "papers_index.md.j2", {"papers": by_track}
+    yield "concepts/index.md", "concepts_index.md.j2", {"papers": [p for p in by_track if p.concepts]}
+    tags: dict[str, list] = {}
+    for p in by_track:
+        for t in p.tags:
+            tags.setdefault(t, []).append(p)
+    yield "tags.md", "tags.md.j2", {"tracks": TRACK_TITLES, "papers": by_track, "tags": dict(sorted(tags.items()))}
+    if glossary is not None:
+        yield "glossary.md", "glossary.md.j2", {"terms": glossary, "papers": papers}
+    yield "runnables.md", "runnables.md.j2", {"papers": [papers[i] for i in results], "results": results}
+    yield "lineage.md", "lineage.md.j2", {"tracks": TRACK_TITLES, "types": EDGE_TYPES}
+    yield "assets/lineage.json", None, {"text": graph_json(G, lambda n: html_href(n, "lineage.md"))}
     yield "bibliography.md", "bibliography.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.authors[0].split()[-1], p.year)),
                                                     "apa": apa}
     yield "papers.bib", None, {"text": export(list(papers.values()))}
     for pid in sorted(papers):
         p = papers[pid]
+        rel = f"papers/{pid}.md"
         up, down = neighbours(base, pid)
-        yield f"papers/{pid}.md", "paper.md.j2", {
+        yield rel, "paper.md.j2", {
             "p": p, "up": up, "down": down, "plan": lin.plan(G, pid)[:-1], "sections": SECTION_TITLES,
-            "bibtex": export([p]).strip(), "apa": apa(p), "results": results_of(base, pid),
+            "bibtex": export([p]).strip(), "apa": apa(p), "results": results.get(pid, []),
             "code": (base.root / "runnable" / f"{p.runnable.id}.py").read_text(encoding="utf-8") if p.runnable else None,
-            "papers": papers, "G": G}
+            "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r))}
         for c in p.concepts:
             node = f"{pid}/{c.id}"
+            crel = f"concepts/{node}.md"
             cup, cdown = neighbours(base, node)
-            yield f"concepts/{node}.md", "concept.md.j2", {"p": p, "c": c, "node": node, "up": cup, "down": cdown, "G": G}
-
-
+            yield crel, "concept.md.j2", {"p": p, "c": c, "node": node, "up": cup, "down": cdown, "G": G,
+                                          "diagram": local_svg(G, node, cup, cdown, lambda n, r=crel: html_href(n, r))}

@@ -143,11 +143,24 @@ class Runnable(Strict):
 
 
 class Bibtex(Strict):
+    """Entry type, key and the fields the record does not already hold."""
+
     type: str = Field(pattern=r"^[a-z]+$")
     key: str = Field(pattern=r"^[^\s,{}\"#%'()=\\]+$", max_length=200,
                      description="The citation key: no spaces, commas, braces, quotes, #, %, parentheses, = or backslash.")
     fields: dict[str, str] = Field(default_factory=dict,
-                                   description="Fields beyond title, author, year (journal, pages, …).")
+                                   description="Fields beyond title, author, year, doi, url, eprint (journal, pages, …).")
+
+    @field_validator("fields")
+    @classmethod
+    def _facts_live_in_the_record(cls, v: dict[str, str]) -> dict[str, str]:
+        owned = {"title": "title", "author": "authors", "year": "year", "doi": "doi", "url": "url",
+                 "eprint": "arxiv", "archiveprefix": "arxiv", "venue": "venue", "kbid": "id"}
+        for key in v:
+            if key.lower() in owned:
+                raise ValueError(f"{key!r} comes from the record's own {owned[key.lower()]!r}; "
+                                 "remove it from bibtex.fields")
+        return v
 
 
 class Paper(Strict):

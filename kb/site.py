@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from . import lineage as lin
 from .knowledge import KnowledgeBase
 
-_LINK = re.compile(r"(\]\(\s*<?)([^)\s>]*)")
+_LINK = re.compile(r"(\]\(\s*<?)((?:[^()\s>]|\([^()\s]*\))*)")  # one level of (nested) parentheses
 _SAFE_TARGET = re.compile(r"^(https?://|#|\.{0,2}/|[A-Za-z0-9_./-]+(\.md)?(#[\w-]*)?$)")
 
 

@@ -1,0 +1,77 @@
+"""The whole lineage graph as JSON for the explorer page, with a layout computed here.
+
+x is the year's column (distinct years only, so gaps in time cost no space); y is the
+track's band, papers stacked inside a (track, year) cell by study order, each paper's
+concepts indented under it. One pass over the nodes: linear in the size of the graph.
+
+>>> import networkx as nx
+>>> G = nx.DiGraph()
+>>> G.add_node("a", kind="paper", title="A", year=2013, track="nlp", curriculum=None)
+>>> G.add_node("b", kind="paper", title="B", year=2015, track="cv", curriculum="01a")
+>>> G.add_edge("a", "b", type="uses")
+>>> data = graph_data(G, lambda n: f"papers/{n}.html")
+>>> [(n["id"], n["x"], n["y"]) for n in data["nodes"]]
+[('a', 0, 100), ('b', 260, 0)]
+>>> data["edges"]
+[{'source': 'a', 'target': 'b', 'type': 'uses'}]
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable
+
+import networkx as nx
+
+from .diagram import EDGE_STYLE, label
+from .schema import TRACKS
+
+COL_W, PAPER_H, CONCEPT_H, CONCEPT_DX, BAND_GAP = 260, 46, 26, 40, 54
+OTHER = "other"
+
+
+def _track(d: dict) -> str:
+    return d.get("track") or OTHER
+
+
+def graph_data(G: nx.DiGraph, href: Callable[[str], str]) -> dict:
+    """Nodes with positions and links, typed edges, and the filters' choices."""
+    papers = sorted((n for n, d in G.nodes(data=True) if d.get("kind") == "paper"),
+                    key=lambda n: (G.nodes[n].get("curriculum") or "~", n))
+    concepts: dict[str, list[str]] = {p: [] for p in papers}
+    for n, d in sorted(G.nodes(data=True)):
+        if d.get("kind") == "concept":
+            concepts[d["paper"]].append(n)
+    years = sorted({G.nodes[p]["year"] for p in papers})
+    column = {y: i for i, y in enumerate(years)}
+    tracks = [t for t in (*TRACKS, OTHER) if any(_track(G.nodes[p]) == t for p in papers)]
+    fill: dict[tuple[str, int], float] = {}
+    for p in papers:
+        cell = (_track(G.nodes[p]), G.nodes[p]["year"])
+        fill[cell] = fill.get(cell, 0) + PAPER_H + CONCEPT_H * len(concepts[p])
+    band, top = {}, 0.0
+    for t in tracks:
+        band[t] = top
+        top += max(h for (tt, _), h in fill.items() if tt == t) + BAND_GAP
+    used: dict[tuple[str, int], float] = {}
+    nodes = []
+    for p in papers:
+        d = G.nodes[p]
+        cell = (_track(d), d["year"])
+        x, y = column[d["year"]] * COL_W, band[cell[0]] + used.get(cell, 0)
+        used[cell] = used.get(cell, 0) + PAPER_H + CONCEPT_H * len(concepts[p])
+        nodes.append({"id": p, "label": label(G, p), "kind": "paper", "year": d["year"], "track": cell[0],
+                      "course": d.get("curriculum") or "", "url": href(p), "x": x, "y": y})
+        for k, c in enumerate(concepts[p], 1):
+            nodes.append({"id": c, "label": label(G, c), "name_zh": G.nodes[c]["name"]["zh-Hant"], "kind": "concept",
+                          "paper": p, "year": d["year"], "track": cell[0], "url": href(c),
+                          "x": x + CONCEPT_DX, "y": y + k * CONCEPT_H})
+    nodes.sort(key=lambda n: n["id"])
+    edges = [{"source": u, "target": v, "type": e["type"]} for u, v, e in sorted(G.edges(data=True))]
+    return {"nodes": nodes, "edges": edges, "tracks": tracks, "years": [years[0], years[-1]] if years else [],
+            "types": {t: {"colour": c, "dash": s} for t, (c, s) in EDGE_STYLE.items()
+                      if any(e["type"] == t for e in edges)}}
+
+
+def graph_json(G: nx.DiGraph, href: Callable[[str], str]) -> str:
+    """:func:`graph_data` as compact, key-sorted JSON (the same graph gives the same bytes)."""
+    return json.dumps(graph_data(G, href), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
