@@ -54,11 +54,29 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
 
 
+_CJK = "\u3000-\u303f\u4e00-\u9fff\uff00-\uffef"
+_CJK_GAP = re.compile(rf"(?<=[{_CJK}])[ \t]+(?=[{_CJK}])")
+
+
+def join_cjk(text: str) -> str:
+    """Drop the spaces YAML's folded lines leave between Chinese characters.
+
+    >>> join_cjk("每次預測都 使用整個句子,用 BERT 模型")
+    '每次預測都使用整個句子,用 BERT 模型'
+    """
+    return _CJK_GAP.sub("", text)
+
+
 class Bilingual(Strict):
     """The same text in English and Traditional Chinese (Taiwan usage)."""
 
     en: Text
     zh_hant: Text = Field(alias="zh-Hant")
+
+    @field_validator("zh_hant")
+    @classmethod
+    def _join(cls, v: str) -> str:
+        return join_cjk(v)
 
 
 class Summary(Strict):
@@ -88,6 +106,11 @@ class Passage(Strict):
     quote: str = Field(min_length=1, max_length=500)
     section: Text
     translation: Text = Field(description="zh-Hant translation of the quote, written by us.")
+
+    @field_validator("translation")
+    @classmethod
+    def _join(cls, v: str) -> str:
+        return join_cjk(v)
 
 
 class Reading(Strict):
