@@ -1,0 +1,116 @@
+"""The glossary: complete, Traditional, valid, and consistent with the records."""
+from __future__ import annotations
+
+import pytest
+
+import kb
+from kb.errors import ValidationFailed
+from kb.glossary import GlossaryEntry, inconsistencies, load_glossary, parse_glossary
+from kb.schema import Paper
+
+from .conftest import ROOT
+
+# Characters OpenCC s2t rewrites although they are the standard Taiwan forms:
+# 布 in 分布 (the Ministry of Education's preferred form; s2t gives 佈), 群 (s2t gives the
+# Hong Kong form 羣), 台 (everyday Taiwan form of 臺, as in 一台機器).
+TAIWAN_FORMS = {"布", "群", "台"}
+
+
+
+@pytest.fixture(scope="module")
+def glossary() -> list[GlossaryEntry]:
+    return load_glossary(ROOT)
+
+
+def entry(en: str, zh: str, variants: list[str]) -> GlossaryEntry:
+    return GlossaryEntry.model_validate(
+        {"en": en, "zh-Hant": zh, "definition": {"en": "d", "zh-Hant": "定"}, "variants": variants})
+
+
+def test_glossary_has_150_bilingual_defined_terms(glossary):
+    assert len(glossary) >= 150
+    for e in glossary:
+        assert e.en and e.zh_hant and e.definition.en and e.definition.zh_hant, e.en
+        assert "\n" not in e.definition.en + e.definition.zh_hant, f"{e.en}: a definition is one line"
+
+
+def test_every_paper_exists(glossary):
+    ids = {p.stem for p in (ROOT / "papers").glob("*.yaml")}
+    assert {e.paper for e in glossary if e.paper} <= ids
+    assert sum(1 for e in glossary if e.paper) >= 50  # the ideas the KB's papers introduced
+
+
+def test_renderings_and_definitions_are_traditional(glossary):
+    from opencc import OpenCC
+
+    s2t = OpenCC("s2t")
+    bad = []
+    for e in glossary:
+        for text in (e.zh_hant, e.definition.zh_hant):
+            diff = {(a, b) for a, b in zip(text, s2t.convert(text)) if a != b and a not in TAIWAN_FORMS}
+            bad += [f"{e.en}: {a}→{b}" for a, b in sorted(diff)]
+    assert not bad, "\n".join(bad)
+
+
+def test_no_rendering_is_listed_as_a_variant(glossary):
+    renderings = {e.zh_hant for e in glossary}
+    assert not [(e.en, v) for e in glossary for v in e.variants if v in renderings]
+
+
+def test_a_planted_variant_is_flagged():
+    paper = Paper(id="demo", title="Demo", authors=["A. Author"], year=2020,
+                  summary={"overview": {"en": "-", "zh-Hant": "一個卷積神經網絡與一個演算法。"}},
+                  concepts=[{"id": "c", "name": {"en": "c", "zh-Hant": "神經網絡"}}])
+    base = type("Base", (), {"papers": {"demo": paper}})()
+    found = inconsistencies(base, [entry("neural network", "神經網路", ["神經網絡"]),
+                                   entry("convolutional neural network", "卷積神經網路", ["卷積神經網絡"]),
+                                   entry("algorithm", "演算法", ["算法"])])
+    assert found == [
+        "papers/demo.yaml › summary.overview: uses '卷積神經網絡' for 'convolutional neural network'; "
+        "the glossary says '卷積神經網路'",
+        "papers/demo.yaml › concepts[0].name: uses '神經網絡' for 'neural network'; the glossary says '神經網路'",
+    ]
+
+
+def test_the_records_use_the_glossary_renderings(glossary):
+    assert inconsistencies(kb.load(ROOT), glossary) == []
+
+
+BROKEN = """\
+- en: attention mechanism
+  zh-Hant: 注意力機制
+  definition: {en: Weighting inputs by relevance., zh-Hant: 依相關程度加權輸入。}
+  paper: attention
+- en: Attention Mechanism
+  zh-Hant: 注意機制
+  definition: {en: The same again., zh-Hant: 又一次。}
+  paper: bret
+- en: no rendering
+  definition: {en: Missing its zh-Hant., zh-Hant: 缺中文。}
+"""
+
+
+def test_broken_glossary_gives_exact_problems(tmp_path):
+    (tmp_path / "papers").mkdir()
+    for pid in ("attention", "bert"):
+        (tmp_path / "papers" / f"{pid}.yaml").write_text("", encoding="utf-8")
+    (tmp_path / "kb" / "data").mkdir(parents=True)
+    (tmp_path / "kb" / "data" / "glossary.yaml").write_text(BROKEN, encoding="utf-8")
+    with pytest.raises(ValidationFailed) as err:
+        load_glossary(tmp_path)
+    assert [str(p) for p in err.value.problems] == [
+        "kb/data/glossary.yaml:5:3: Paper(id=?) › [1].en: duplicate term 'Attention Mechanism' (first on line 1)",
+        "kb/data/glossary.yaml:8:3: Paper(id=?) › [1].paper: unknown paper 'bret' (did you mean 'bert'?)",
+        "kb/data/glossary.yaml:9:3: Paper(id=?) › [2].zh-Hant: required field is missing",
+    ]
+
+
+def test_glossary_yaml_errors_have_positions():
+    with pytest.raises(ValidationFailed) as err:
+        parse_glossary("- en: a\n  en: b\n", set())
+    assert [str(p) for p in err.value.problems] == [
+        "kb/data/glossary.yaml:2:3: Paper(id=?) › en: duplicate key 'en' (first on line 1)"]
+
+
+def test_no_glossary_file_means_none(tmp_path):
+    assert load_glossary(tmp_path) is None
