@@ -34,4 +34,4 @@ test: setup-test browser
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here"; exit 1; fi; exit $$rc
 
 clean:
-	rm -rf $(VENV) site site_src/*.md site_src/papers site_src/concepts
+	rm -rf $(VENV) site site_src/*.md site_src/papers site_src/concepts site_src/assets .cache test-output

@@ -1,23 +1,29 @@
 """The build, as one linear function of named stages (after mkdocs' ``build()``):
 
 load → render → write ``site_src/`` (only files whose bytes changed) → mkdocs build
-into a fresh folder beside the site → swap it in.
+into a fresh folder beside the site → vendor the browser libraries into it
+(:mod:`kb.vendor`) → normalise what mkdocs stamps with the date → swap it in.
 
 Everything is read and rendered before anything is written, and the site is built
 aside and swapped, so a failed build leaves the previous site untouched.
 """
 from __future__ import annotations
 
+import gzip
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from . import vendor
 from .errors import KBError
+from .glossary import PATH as GLOSSARY
 from .knowledge import KnowledgeBase, load
 
-#: Folders and files under site_src/ that are ours to write (everything else is left alone).
-GENERATED_MARK = ".generated"
+#: Under site_src/, what write_tree leaves alone: the templates, and the vendored libraries
+#: ``kb serve`` copies there (git-ignored, like the rest of the generated tree).
+KEEP = ("templates/", "assets/vendor/")
+VENDOR = "assets/vendor"
 
 
 def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
@@ -39,7 +45,7 @@ def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
         changed.append(rel)
     for path in sorted(docs.rglob("*"), reverse=True):
         rel = path.relative_to(docs).as_posix()
-        if rel.split("/")[0] == "templates" or rel in pages:
+        if (rel + "/").startswith(KEEP) or rel in pages:
             continue
         if path.is_file():
             path.unlink()
@@ -55,6 +61,21 @@ def render_all(base: KnowledgeBase) -> dict[str, str | bytes]:
     return render(base)
 
 
+def config_overrides(root: Path) -> dict:
+    """What ``mkdocs.yml`` cannot say statically: a Glossary nav entry when the glossary exists."""
+    if not (root / GLOSSARY).is_file():
+        return {}
+    from mkdocs.utils.yaml import yaml_load
+
+    with open(root / "mkdocs.yml", encoding="utf-8") as f:
+        nav = (yaml_load(f) or {}).get("nav")
+    if not nav:
+        return {}
+    titles = [next(iter(e)) if isinstance(e, dict) else e for e in nav]
+    at = titles.index("Bibliography") if "Bibliography" in titles else len(nav)
+    return {"nav": [*nav[:at], {"Glossary": "glossary.md"}, *nav[at:]]}
+
+
 def mkdocs_build(root: Path, out: Path) -> None:
     """``mkdocs build --strict`` of ``root/mkdocs.yml`` into ``out`` (which must not exist)."""
     from mkdocs.commands.build import build
@@ -62,10 +83,19 @@ def mkdocs_build(root: Path, out: Path) -> None:
     from mkdocs.exceptions import Abort, ConfigurationError
 
     try:
-        cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(out), strict=True)
+        cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(out), strict=True, **config_overrides(root))
         build(cfg)
     except (Abort, ConfigurationError) as e:
         raise KBError(f"mkdocs build failed: {e}") from None
+
+
+def normalise(site: Path) -> None:
+    """Make the output depend on the input only: mkdocs stamps sitemap.xml.gz with the build day."""
+    gz = site / "sitemap.xml.gz"
+    if gz.is_file():
+        data = gzip.decompress(gz.read_bytes())
+        with open(gz, "wb") as f, gzip.GzipFile(filename="sitemap.xml", mode="wb", fileobj=f, mtime=0) as z:
+            z.write(data)
 
 
 def build(root: str | Path | None = None, out: str | Path | None = None, strict: bool = True) -> Path:
@@ -79,6 +109,8 @@ def build(root: str | Path | None = None, out: str | Path | None = None, strict:
     try:
         shutil.rmtree(staging)
         mkdocs_build(base.root, staging)                           # build aside
+        vendor.vendor(base.root, staging / VENDOR)                 # cytoscape, KaTeX from npm
+        normalise(staging)
         old = final.with_name(final.name + ".old")
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)

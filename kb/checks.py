@@ -15,6 +15,10 @@ from .loader import Record
 from .schema import SUMMARY_SECTIONS
 
 
+#: Ids that would collide with generated pages (papers/index.md).
+RESERVED_IDS = {"index"}
+
+
 def check_ids(records: list[Record]) -> Iterator[Problem]:
     seen: dict[str, Record] = {}
     for r in records:
@@ -22,6 +26,8 @@ def check_ids(records: list[Record]) -> Iterator[Problem]:
         if r.paper.id != stem:
             yield r.problem(("id",), f"id {r.paper.id!r} differs from the file name; "
                                      f"rename the file to papers/{r.paper.id}.yaml or the id to {stem!r}")
+        if r.paper.id in RESERVED_IDS:
+            yield r.problem(("id",), f"id {r.paper.id!r} is reserved for a site page; choose another")
         if r.paper.id in seen:
             yield r.problem(("id",), f"duplicate id {r.paper.id!r} (also in {seen[r.paper.id].rel})")
         seen.setdefault(r.paper.id, r)

@@ -5,12 +5,14 @@ Side nodes are sorted by year and packed into columns of at most :data:`ROWS`, t
 oldest column furthest left upstream and the newest furthest right downstream, so a
 node with many neighbours stays readable. Every box is a link to its page, every edge
 is coloured by its type and labelled. Output is deterministic and every text escaped.
+Links use ``xlink:href``: Material's instant loading rewrites every ``[href]`` in a page
+and fails on an SVG link's read-only ``href``.
 
 >>> import networkx as nx
 >>> G = nx.DiGraph()
 >>> G.add_node("a", kind="paper", title="A & B", year=2013); G.add_node("b", kind="paper", title="B", year=2015)
 >>> svg = local_svg(G, "b", [{"from": "a", "to": "b", "type": "extends"}], [], lambda n: n + ".html")
->>> "A &amp; B" in svg and 'href="a.html"' in svg and ">extends<" in svg
+>>> "A &amp; B" in svg and 'xlink:href="a.html"' in svg and ">extends<" in svg
 True
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _box(G, node, x, y, href, cls="kb-node", w=BOX_W) -> str:
     d = G.nodes[node]
     year = f" ({d['year']})" if d.get("year") else ""
     name = label(G, node)
-    return (f'<a href="{escape(href(node))}" class="{cls}"><title>{escape(f"{node}: {name}{year}")}</title>'
+    return (f'<a xlink:href="{escape(href(node))}" class="{cls}"><title>{escape(f"{node}: {name}{year}")}</title>'
             f'<rect x="{x:g}" y="{y:g}" width="{w}" height="{BOX_H}" rx="5" fill="#f5f5f5" stroke="#999999"/>'
             f'<text x="{x + PAD:g}" y="{y + BOX_H / 2 + 4:g}" fill="#222222">{escape(_clip(name + year, w // 7))}</text></a>')
 
@@ -99,7 +101,7 @@ def local_svg(G: nx.DiGraph, centre: str, up: list[dict], down: list[dict],
         labels[lx, ly, e["type"]] = (f'<text class="kb-edge-label" x="{lx:g}" y="{ly:g}" text-anchor="{anchor}" '
                                      f'fill="{colour}">{escape(e["type"])}</text>')
     title = escape(f"Lineage of {centre}")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="kb-lineage" viewBox="0 0 {width:g} {height:g}" '
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" class="kb-lineage" viewBox="0 0 {width:g} {height:g}" '
             f'width="{width:g}" height="{height:g}" role="img" aria-label="{title}"><title>{title}</title>'
             '<defs><marker id="kb-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
             'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#777777"/></marker></defs>'

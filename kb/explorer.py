@@ -44,15 +44,15 @@ def graph_data(G: nx.DiGraph, href: Callable[[str], str]) -> dict:
     years = sorted({G.nodes[p]["year"] for p in papers})
     column = {y: i for i, y in enumerate(years)}
     tracks = [t for t in (*TRACKS, OTHER) if any(_track(G.nodes[p]) == t for p in papers)]
-    fill: dict[tuple[str, int], float] = {}
+    fill: dict[tuple[str, int], int] = {}
     for p in papers:
         cell = (_track(G.nodes[p]), G.nodes[p]["year"])
         fill[cell] = fill.get(cell, 0) + PAPER_H + CONCEPT_H * len(concepts[p])
-    band, top = {}, 0.0
+    band, top = {}, 0
     for t in tracks:
         band[t] = top
         top += max(h for (tt, _), h in fill.items() if tt == t) + BAND_GAP
-    used: dict[tuple[str, int], float] = {}
+    used: dict[tuple[str, int], int] = {}
     nodes = []
     for p in papers:
         d = G.nodes[p]

@@ -3,7 +3,9 @@
 A background thread polls ``papers/`` and ``runnable/``; when a file changes it loads
 the knowledge base again and rewrites only the pages whose bytes changed, which
 mkdocs' own watcher then rebuilds (``--dirty``-style). A record with errors is
-reported and the last good pages stay.
+reported and the last good pages stay. The vendored libraries are copied once into
+``site_src/assets/vendor/`` (generated and git-ignored; :func:`kb.build.write_tree`
+leaves it alone), since ``mkdocs serve`` builds into a folder of its own.
 """
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import threading
 import time
 from pathlib import Path
 
-from .build import render_all, write_tree
+from . import vendor
+from .build import VENDOR, config_overrides, render_all, write_tree
 from .errors import KBError
 from .knowledge import load
 
@@ -48,5 +51,7 @@ def serve(root: Path, address: str = "127.0.0.1:8000") -> None:
     from mkdocs.commands.serve import serve as mkdocs_serve
 
     refresh(root)
+    vendor.vendor(root, root / "site_src" / VENDOR)  # kept by write_tree; git-ignored
     threading.Thread(target=watch, args=(root,), daemon=True).start()
-    mkdocs_serve(str(root / "mkdocs.yml"), dev_addr=address, livereload=True, build_type="dirty")
+    mkdocs_serve(str(root / "mkdocs.yml"), dev_addr=address, livereload=True, build_type="dirty",
+                 **config_overrides(root))

@@ -17,20 +17,23 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from . import lineage as lin
 from .knowledge import KnowledgeBase
 
-_LINK = re.compile(r"(\]\(\s*<?)((?:[^()\s>]|\([^()\s]*\))*)")  # one level of (nested) parentheses
-_SAFE_TARGET = re.compile(r"^(https?://|#|\.{0,2}/|[A-Za-z0-9_./-]+(\.md)?(#[\w-]*)?$)")
+_LINK = re.compile(r"\]\(((?:[^()\n]|\([^()\n]*\))*)\)")  # one level of (nested) parentheses
+_SAFE_TARGET = re.compile(r'<?(https?://[^\s<>()]+(\([^\s()]*\))?|#[\w-]+|(\.{1,2}/)*[\w./-]+\.(md|bib)(#[\w-]+)?)>?'
+                          r'(\s+"[^"\n]*")?')
 
 
 def md(text: str | None) -> str:
-    """Record text as safe Markdown: raw HTML shown as text, unsafe link targets dropped.
+    r"""Record text as safe Markdown: raw HTML shown as text; brackets that are not a link to
+    an http(s) address, an anchor or a page (``[12](Network in Network)``, ``[x](javascript:…)``)
+    stay text.
 
-    >>> md('<script>alert(1)</script> [x](javascript:alert(1)) [y](https://a.b)')
-    '&lt;script&gt;alert(1)&lt;/script&gt; [x](#unsafe-link) [y](https://a.b)'
+    >>> print(md('<script>alert(1)</script> [x](javascript:alert(1)) [y](https://a.b) [MASK](80%)'))
+    &lt;script&gt;alert(1)&lt;/script&gt; [x\](javascript:alert(1)) [y](https://a.b) [MASK\](80%)
     """
     if not text:
         return ""
     text = html.escape(text, quote=False)
-    return _LINK.sub(lambda m: m.group(1) + (m.group(2) if _SAFE_TARGET.match(m.group(2)) else "#unsafe-link"), text)
+    return _LINK.sub(lambda m: m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "\\" + m.group(0), text)
 
 
 def attr(text: str | None) -> str:

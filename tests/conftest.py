@@ -31,3 +31,15 @@ def figure(paper_id: str, figure_id: str) -> float:
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def site_project(tmp_path_factory) -> Path:
+    """The site fixture project (tests/data/mini + tests/data/site), built once per session:
+    ``site_project / "site"`` is the built site."""
+    from kb.build import build
+    from tests.site_project import make_project
+
+    project = make_project(tmp_path_factory.mktemp("site") / "project")
+    build(project)
+    return project

@@ -1,0 +1,113 @@
+"""The build pipeline: deterministic output, atomic swap, minimal rewrites, vendoring."""
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kb.build import build, config_overrides, normalise, write_tree
+from kb.errors import KBError, ValidationFailed
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def copy(site_project, tmp_path) -> Path:
+    """A copy of the built fixture project (its site/ is "the previous site")."""
+    return Path(shutil.copytree(site_project, tmp_path / "project", symlinks=True))
+
+
+def test_two_builds_are_byte_identical(site_project, copy):
+    first = snapshot(site_project / "site")
+    again = snapshot(build(copy, copy / "again"))
+    assert sorted(first) == sorted(again)
+    assert [f for f in first if first[f] != again[f]] == []
+    assert "sitemap.xml.gz" in first
+
+
+def test_failed_record_leaves_the_site_untouched(copy):
+    before = snapshot(copy / "site")
+    (copy / "papers" / "b.yaml").write_text("id: b\ntitle: B\nauthors: [X Y]\nyear: 2015\nlineage:\n"
+                                            "  - {from: nowhere, to: b, type: extends, why: {en: x, zh-Hant: x}, "
+                                            "evidence: x, basis: stated}\n", encoding="utf-8")
+    with pytest.raises(ValidationFailed) as failed:
+        build(copy)
+    assert "unknown node 'nowhere'" in "\n".join(map(str, failed.value.problems))
+    assert snapshot(copy / "site") == before
+
+
+def test_failed_mkdocs_build_leaves_the_site_untouched(copy):
+    before = snapshot(copy / "site")
+    index = copy / "site_src" / "templates" / "index.md.j2"
+    index.write_text(index.read_text(encoding="utf-8") + "\n[broken](no-such-page.md)\n", encoding="utf-8")
+    with pytest.raises(KBError, match="mkdocs build failed"):
+        build(copy)
+    assert snapshot(copy / "site") == before
+    assert not [p for p in copy.iterdir() if p.name.startswith(".site-")]  # no staging left behind
+
+
+def test_write_tree_rewrites_only_changed_files(tmp_path):
+    docs = tmp_path / "site_src"
+    (docs / "templates").mkdir(parents=True)
+    (docs / "templates" / "x.j2").write_text("t")
+    (docs / "assets" / "vendor").mkdir(parents=True)
+    (docs / "assets" / "vendor" / "lib.js").write_text("v")
+    assert write_tree(docs, {"a.md": "A", "b/c.md": "C", "d.bin": b"\x00"}) == ["a.md", "b/c.md", "d.bin"]
+    stamp = (docs / "a.md").stat().st_mtime_ns
+    (docs / "stale.md").write_text("old")
+    assert write_tree(docs, {"a.md": "A", "b/c.md": "C2", "d.bin": b"\x00"}) == ["b/c.md", "stale.md"]
+    assert (docs / "a.md").stat().st_mtime_ns == stamp and (docs / "b" / "c.md").read_text() == "C2"
+    assert write_tree(docs, {"a.md": "A"}) == ["d.bin", "b/c.md"]
+    assert not (docs / "b").exists()
+    assert (docs / "templates" / "x.j2").is_file() and (docs / "assets" / "vendor" / "lib.js").is_file()
+
+
+def test_sitemap_gz_does_not_carry_the_build_date(tmp_path):
+    with gzip.GzipFile(tmp_path / "sitemap.xml.gz", "wb", mtime=1_700_000_000) as f:
+        f.write(b"<urlset/>")
+    normalise(tmp_path)
+    data = (tmp_path / "sitemap.xml.gz").read_bytes()
+    assert data[4:8] == b"\0\0\0\0" and gzip.decompress(data) == b"<urlset/>"
+
+
+def test_glossary_joins_the_nav_only_when_it_exists(site_project, tmp_path):
+    nav = config_overrides(site_project)["nav"]
+    titles = [next(iter(e)) for e in nav]
+    assert titles.index("Glossary") == titles.index("Bibliography") - 1
+    shutil.copyfile(site_project / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    assert config_overrides(tmp_path) == {}
+
+
+def test_serve_refresh_keeps_vendored_files(copy):
+    from kb import vendor
+    from kb.serve import refresh
+
+    dest = copy / "site_src" / "assets" / "vendor"
+    vendor.vendor(copy, dest)
+    assert vendor.copy_into(vendor.install(copy), dest) == []  # nothing to copy twice
+    refresh(copy)
+    assert (dest / "cytoscape" / "cytoscape.min.js").is_file() and (copy / "site_src" / "lineage.md").is_file()
+
+
+def test_vendor_names_a_missing_lock_file(tmp_path):
+    from kb import vendor
+
+    with pytest.raises(KBError, match="package-lock.json"):
+        vendor.install(tmp_path)
+
+
+@pytest.mark.xfail(strict=False, reason="Zensical is young: a check, not a gate (see CONTRIBUTING.md)")
+def test_zensical_builds_the_generated_tree(copy):
+    """Zensical, Material's successor, reads the same mkdocs.yml; build our generated tree with it."""
+    import subprocess
+
+    zensical = shutil.which("zensical")
+    if zensical is None:
+        pytest.skip("zensical is not installed (pip install zensical to run this check)")
+    run = subprocess.run([zensical, "build"], cwd=copy, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (copy / "site" / "papers" / "attn.html").is_file() and (copy / "site" / "search.json").is_file()

@@ -1,0 +1,231 @@
+"""The built study site, without a browser: pages, links, diagrams, explorer data, search, offline."""
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import networkx as nx
+import pytest
+import yaml
+
+from kb.diagram import local_svg
+from kb.explorer import graph_data
+from kb.glossary import load_glossary
+from tests.conftest import ROOT
+
+
+class Refs(HTMLParser):
+    """Every link target and every id of one HTML file."""
+
+    def __init__(self):
+        super().__init__()
+        self.refs, self.ids, self.external = [], set(), []
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.add(a["id"])
+        for key in ("href", "src", "xlink:href"):
+            v = a.get(key)
+            if v is None or v.startswith(("mailto:", "data:", "javascript:")):
+                continue
+            if urlsplit(v).scheme or v.startswith("//"):
+                self.external.append((tag, v))
+            else:
+                self.refs.append(v)
+
+
+def parse(path: Path) -> Refs:
+    r = Refs()
+    r.feed(path.read_text(encoding="utf-8"))
+    return r
+
+
+@pytest.fixture(scope="module")
+def site(site_project) -> Path:
+    return site_project / "site"
+
+
+@pytest.fixture(scope="module")
+def parsed(site) -> dict[Path, Refs]:
+    return {p: parse(p) for p in sorted(site.rglob("*.html"))}
+
+
+def test_every_paper_and_concept_has_a_page(site_project, site):
+    from kb import load
+
+    base = load(site_project)
+    for node, d in base.graph.nodes(data=True):
+        rel = f"papers/{node}.html" if d["kind"] == "paper" else f"concepts/{node}.html"
+        assert (site / rel).is_file(), rel
+    for page in ("index", "course", "papers/index", "concepts/index", "lineage", "timeline", "tags",
+                 "glossary", "runnables", "bibliography"):
+        assert (site / f"{page}.html").is_file(), page
+    assert (site / "papers.bib").read_text().count("@") == len(base.papers)
+
+
+def test_no_broken_links_or_anchors(site, parsed):
+    broken = []
+    for page, refs in parsed.items():
+        for ref in refs.refs:
+            path, _, frag = ref.partition("#")
+            base = site if path.startswith("/") else page.parent  # 404.html links from the site's root
+            target = (base / unquote(path.lstrip("/"))).resolve() if path else page
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.is_file():
+                broken.append(f"{page.relative_to(site)} → {ref}")
+            elif frag and target.suffix == ".html" and frag not in parsed[target].ids:
+                broken.append(f"{page.relative_to(site)} → {ref} (no anchor)")
+    assert not broken, "\n".join(broken)
+
+
+def test_nothing_is_loaded_from_another_site(site, parsed):
+    """Offline: scripts, styles, fonts and images are all local (links to papers may leave)."""
+    loaded = [(p.name, v) for p, r in parsed.items() for tag, v in r.external if tag in ("script", "link", "img")]
+    assert not [x for x in loaded if not x[1].startswith("https://arxiv.org")], loaded
+    css = (site / "assets" / "vendor" / "katex" / "katex.min.css").read_text()
+    assert "url(fonts/KaTeX_Main-Regular.woff2)" in css and "http" not in css
+    assert (site / "assets" / "vendor" / "katex" / "fonts" / "KaTeX_Main-Regular.woff2").is_file()
+    cfg = yaml.safe_load((ROOT / "mkdocs.yml").read_text().replace("!!python", "!python"))
+    assert cfg["theme"]["font"] is False
+    assert all(not urlsplit(u).scheme for u in cfg["extra_javascript"] + cfg["extra_css"])
+
+
+def test_vendored_libraries_come_with_their_licenses(site):
+    for package, main in (("cytoscape", "cytoscape.min.js"), ("katex", "katex.min.js")):
+        assert (site / "assets" / "vendor" / package / main).stat().st_size > 10_000
+        assert "MIT" in (site / "assets" / "vendor" / package / "LICENSE").read_text()
+    lock = json.loads((ROOT / "package-lock.json").read_text())
+    assert {"node_modules/cytoscape", "node_modules/katex"} <= set(lock["packages"])
+
+
+def test_paper_page_has_both_languages_diagram_and_math(site):
+    html = (site / "papers" / "attn.html").read_text()
+    assert "English" in html and "中文" in html and "tabbed-set" in html
+    assert "注意力機制" in html
+    svg = re.search(r"<svg[^>]*kb-lineage.*?</svg>", html, re.S).group(0)
+    for href in ('href="../papers/c.html"', 'href="../concepts/a/x.html"', 'href="../concepts/mlm/masked-lm.html"',
+                 'href="../concepts/attn/additive.html"'):
+        assert href in svg
+    assert ">compares-with<" in svg and ">inspired-by<" in svg
+    assert 'class="arithmatex">\\(' in html
+
+
+def test_concept_page_has_diagram(site):
+    html = (site / "concepts" / "mlm" / "masked-lm.html").read_text()
+    assert "遮蔽語言模型" in html and 'class="kb-lineage"' in html and 'href="../../concepts/d/m.html"' in html
+
+
+def test_diagram_is_deterministic_and_escaped():
+    G = nx.DiGraph()
+    G.add_node("p", kind="paper", title="<script>alert(1)</script>", year=2001)
+    G.add_node("q", kind="paper", title='Q "&" R', year=2002)
+    G.add_node("q/c", kind="concept", paper="q", year=2002, name={"en": "C<", "zh-Hant": "c"})
+    G.add_edge("q/c", "q", type="part-of")
+    up = [{"from": "p", "to": "q/c", "type": "extends"}]
+    a = local_svg(G, "q", up, [], lambda n: f"{n}.html?a=1&b=2")
+    assert a == local_svg(G, "q", list(up), [], lambda n: f"{n}.html?a=1&b=2")
+    assert "<script>" not in a and "&lt;script&gt;" in a and "C&lt;" in a and "Q &quot;&amp;&quot; R" in a
+    assert 'xlink:href="p.html?a=1&amp;b=2"' in a
+
+
+def test_diagram_packs_many_neighbours_into_year_columns():
+    G = nx.DiGraph()
+    G.add_node("hub", kind="paper", title="Hub", year=2000)
+    down = []
+    for i in range(20):
+        G.add_node(f"n{i:02d}", kind="paper", title=f"N{i}", year=2001 + i)
+        down.append({"from": "hub", "to": f"n{i:02d}", "type": "uses"})
+    svg = local_svg(G, "hub", [], down, lambda n: n)
+    xs = {float(x) for x in re.findall(r'<rect x="([\d.]+)"', svg)}
+    assert len(xs) == 1 + 3  # the centre and three columns of at most 8
+
+
+def test_explorer_data_covers_the_graph(site_project, site):
+    from kb import load
+
+    G = load(site_project).graph
+    data = json.loads((site / "assets" / "lineage.json").read_text())
+    assert {n["id"] for n in data["nodes"]} == set(G.nodes)
+    assert len(data["edges"]) == G.number_of_edges()
+    assert all((site / n["url"]).is_file() for n in data["nodes"])
+    by = {n["id"]: n for n in data["nodes"]}
+    assert by["a"]["x"] < by["b"]["x"] < by["mlm"]["x"] and by["c"]["x"] == by["e"]["x"]  # x by year
+    assert by["attn"]["y"] != by["a"]["y"] or by["attn"]["track"] == by["a"]["track"]
+    assert data["years"] == [2013, 2019]
+    html = (site / "lineage.html").read_text()
+    assert 'id="kb-explorer"' in html and 'value="uses"' in html and 'data-graph="assets/lineage.json"' in html
+
+
+def test_explorer_layout_is_linear_and_sorted():
+    G = nx.DiGraph()
+    for i in range(300):
+        G.add_node(f"p{i}", kind="paper", title=f"P{i}", year=1990 + i % 30, track=("cv", "nlp", None)[i % 3])
+    data = graph_data(G, lambda n: n)
+    assert [n["id"] for n in data["nodes"]] == sorted(G.nodes)
+    assert len({(n["x"], n["y"]) for n in data["nodes"]}) == 300
+    assert data["tracks"] == ["cv", "nlp", "other"]
+
+
+def search(site: Path, query: str) -> set[str]:
+    """Pages whose indexed words include every word of the query, split as the site splits it."""
+    import jieba
+
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    sep = re.compile(index["config"]["separator"].replace("\\u200b", "\u200b"))
+    words = [w.lower() for part in sep.split(query) for w in (jieba.cut(part) if re.search(r"[\u4e00-\u9fff]", part) else [part]) if w.strip()]
+    hits = set()
+    for doc in index["docs"]:
+        have = {w.lower() for w in sep.split(re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"])) if w}
+        if all(w in have for w in words):
+            hits.add(doc["location"].split("#")[0])
+    return hits
+
+
+@pytest.mark.parametrize("query, page", [
+    ("注意力", "papers/attn.html"),
+    ("注意力機制", "glossary.html"),
+    ("遮蔽語言模型", "papers/mlm.html"),
+    ("遮蔽語言模型", "concepts/mlm/masked-lm.html"),
+    ("masked language model", "papers/mlm.html"),
+    ("masked language model", "concepts/mlm/masked-lm.html"),
+])
+def test_search_index_finds_chinese_and_english(site, query, page):
+    assert page in search(site, query)
+
+
+def test_search_index_is_segmented_for_chinese(site):
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    assert index["config"]["lang"] == ["en", "zh"]
+    assert any("遮蔽\u200b語言\u200b模型" in d["text"] for d in index["docs"])
+
+
+def test_runnables_page_and_results(site):
+    page = (site / "runnables.html").read_text()
+    assert "not yet measured on GPU" in page and "accuracy = 0.9500" in page
+    assert "Not yet measured on GPU." in (site / "papers" / "mlm.html").read_text()
+
+
+def test_tags_concepts_and_glossary_pages(site):
+    tags = (site / "tags.html").read_text()
+    assert 'id="tag-attention"' in tags and 'id="track-nlp"' in tags
+    assert "遮蔽語言模型" in (site / "concepts" / "index.html").read_text()
+    glossary = (site / "glossary.html").read_text()
+    assert "注意力機制" in glossary and "感知器" in glossary and 'href="papers/attn.html"' in glossary
+    assert "&lt;b&gt;not&lt;/b&gt;" in glossary and "a table pipe" in glossary
+    assert 'href="glossary.html"' in (site / "index.html").read_text()  # in the nav too
+
+
+def test_no_glossary_page_without_the_file(tmp_path):
+    from kb import load
+    from kb.site import render
+    from tests.site_project import make_project
+
+    project = make_project(tmp_path / "p", glossary=False)
+    assert load_glossary(project) is None
+    pages = render(load(project))
+    assert "glossary.md" not in pages and "glossary.md" not in pages["index.md"]
