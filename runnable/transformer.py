@@ -36,10 +36,10 @@ class Config:
     dropout: float = 0.0        # P_drop (0.1 in the paper); the tiny task does not need it
     label_smoothing: float = 0.1  # eps_ls, §5.4
     seq_len: int = 8            # digits per source sequence
-    n_train: int = 20000
+    n_train: int = 10000
     n_test: int = 1000
-    steps: int = 1000
-    batch_size: int = 128
+    steps: int = 500
+    batch_size: int = 64
     warmup: int = 200           # Eq. 3 (4000 in the paper)
     lr_scale: float = 1.0       # multiplies Eq. 3
     seed: int = 0
