@@ -1,0 +1,1 @@
+"""Masked language model (fixture for the site tests: never run)."""
