@@ -162,7 +162,9 @@ def cmd_run(args) -> int:
                                         f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
                                         if "error" not in r else f"ERROR {r['error']}"))
     if args.json:
-        print(json.dumps(results if args.all else results[0], ensure_ascii=False, indent=2))
+        summary = {"passed": len(ids) - len(failed), "failed": failed, "results": results,
+                   "seconds": round(sum(r.get("seconds", 0) for r in results), 2)}
+        print(json.dumps(summary if args.all else results[0], ensure_ascii=False, indent=2))
     elif args.all:
         print(f"{len(ids) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0

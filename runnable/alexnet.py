@@ -4,7 +4,7 @@ Paper: ImageNet Classification with Deep Convolutional Neural Networks (Krizhevs
 Five convolutional layers and three fully connected ones, made trainable at scale by
 non-saturating ReLUs (§3.1), local response normalisation (§3.3), overlapping max-pooling
 (§3.4), dropout in the first two FC layers (§4.2) and translation augmentation (§4.1).
-conv2, conv4 and conv5 see only the kernels "on the same GPU" (§3.5): groups=2 here.
+conv2, conv4 and conv5 read only the maps on their own GPU (§3.2, §3.5): groups=2 here.
 Tiny: a narrow copy on scikit-learn's digits upsampled to 24x24.
 Run: python -m runnable.alexnet --preset tiny
 """
@@ -34,6 +34,7 @@ class Config:
     s1: int = 1                      # conv1 stride (paper: 4)
     groups: int = 2                  # §3.5: two GPUs, conv2/4/5 connect within a GPU only
     dropout: float = 0.5             # §4.2
+    init_std: float = 0.0            # §5: weights ~ N(0, 0.01); 0 = He's std instead
     bias: float = 0.1                # §5: initial bias of conv2/4/5, FC6/7 (paper: 1)
     shift: int = 1                   # §4.1: random translations of up to this many pixels
     epochs: int = 12
@@ -46,7 +47,7 @@ class Config:
 PRESETS = {
     "tiny": Config(),
     "paper": Config(image_size=224, in_channels=3, num_classes=1000, widths="96,256,384,384,256",
-                    fc=4096, k1=11, s1=4, bias=1.0, shift=16, epochs=90, batch_size=128, lr=1e-4),
+                    fc=4096, k1=11, s1=4, init_std=0.01, bias=1.0, shift=16, epochs=90, batch_size=128, lr=1e-4),
     "gpu": Config(image_size=64, widths="64,192,256,256,192", fc=1024, k1=7, s1=2,
                   shift=6, epochs=60, batch_size=128, lr=1e-3),
 }
@@ -81,7 +82,7 @@ class AlexNet(nn.Module):
             nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),               # conv3 reads both GPUs
             nn.Conv2d(c3, c4, 3, padding=1, groups=g), nn.ReLU(),
             nn.Conv2d(c4, c5, 3, padding=1, groups=g), nn.ReLU(), pool())
-        s = (cfg.image_size + 4 - cfg.k1) // cfg.s1 + 1               # conv1 output side (224 -> 55)
+        s = (cfg.image_size + 4 - cfg.k1) // cfg.s1 + 1               # padding 2: 224 -> 55 as in Fig. 2
         for _ in range(3):
             s = (s - 3) // 2 + 1                                      # 55 -> 27 -> 13 -> 6
         self.classifier = nn.Sequential(
@@ -89,11 +90,14 @@ class AlexNet(nn.Module):
             nn.Dropout(cfg.dropout), nn.Linear(cfg.fc, cfg.fc), nn.ReLU(),       # FC7
             nn.Linear(cfg.fc, cfg.num_classes))                                  # FC8 -> softmax
         # §5 initialises N(0, 0.01) and sets bias 1 in conv2/4/5 and FC6/7 so that ReLUs start
-        # with positive inputs. A narrow net starts too quiet from std 0.01, so we use He's std
-        # and a smaller positive bias (cfg.bias); FC8 keeps std 0.01.
+        # with positive inputs. The tiny net starts too quiet from std 0.01, so it uses He's std
+        # and a smaller positive bias; FC8 keeps std 0.01.
         layers = [m for m in self.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
         for i, m in enumerate(layers):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            if cfg.init_std:
+                nn.init.normal_(m.weight, std=cfg.init_std)
+            else:
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
             nn.init.constant_(m.bias, cfg.bias if i in (1, 3, 4, 5, 6) else 0.0)
         nn.init.normal_(layers[-1].weight, std=0.01)
 

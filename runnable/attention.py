@@ -7,7 +7,7 @@ e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j), weights alpha_ij = softmax_j(e_ij) and
 c_i = sum_j alpha_ij h_j (Eqs. 5-6), then s_i = GRU(s_{i-1}, y_{i-1}, c_i) and a maxout readout (App. A).
 Gate: value = min(exact-match, alignment) >= 0.9 on held-out copy sequences, where alignment is the
 share of output steps whose argmax_j alpha_ij is the source position being copied (a diagonal).
-Run: python runnable/attention.py --preset tiny
+Run: python -m runnable.attention --preset tiny
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """BERT: pre-training a deep bidirectional Transformer encoder.
 
-Paper: BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding (Devlin et al., 2018) https://arxiv.org/abs/1810.04805
+Paper: BERT: Pre-training of Deep Bidirectional Transformers for Language Understanding (Devlin et al., 2019) https://arxiv.org/abs/1810.04805
 Input = token + segment + learned position embeddings of "[CLS] A [SEP] B [SEP]" (§3, Fig. 2), a
 post-LN Transformer encoder with GELU, and two pre-training tasks (§3.1): the masked LM (15 % of
 tokens chosen; 80 % -> [MASK], 10 % -> random token, 10 % unchanged) and next-sentence prediction
@@ -8,14 +8,13 @@ from the pooled [CLS] vector (B follows A half of the time). Tiny corpus: "sente
 arithmetic progressions mod n_words; the real next sentence continues the progression.
 Gate: margin = min(mlm_accuracy - 1/n_words, nsp_accuracy - 0.5) >= 0.35 on held-out pairs, i.e. the
 masked-LM accuracy is at least 35 points above chance AND next-sentence accuracy is >= 0.85.
-Run: python runnable/bert.py --preset tiny
+Run: python -m runnable.bert --preset tiny
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import json
-import math
 import time
 from dataclasses import dataclass, fields, replace
 

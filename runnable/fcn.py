@@ -5,7 +5,7 @@ A classification net becomes fully convolutional (fc6/fc7 as convolutions), so i
 score map for any input size. Learned upsampling (ConvTranspose initialised to bilinear) brings it
 back to pixels, and skip connections fuse the coarse semantic scores with finer pool4/pool3 scores
 (FCN-8s, sec. 4.2). Gate: mean IU >= 0.6 on held-out generated shapes (tiny reaches ~0.75).
-Run: python runnable/fcn.py --preset tiny
+Run: python -m runnable.fcn --preset tiny
 """
 import argparse, ast, json, math, time  # noqa: E401
 from dataclasses import dataclass, fields, replace
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("mean_iu", ">=", 0.6)
+GATE = ("mean-iu", ">=", 0.6)
 
 
 @dataclass

@@ -1,11 +1,11 @@
 """GoogLeNet: going deeper with Inception modules.
 
-Paper: Going Deeper with Convolutions (Szegedy et al., 2014) https://arxiv.org/abs/1409.4842
+Paper: Going Deeper with Convolutions (Szegedy et al., 2015) https://arxiv.org/abs/1409.4842
 An Inception module runs 1x1, 3x3 and 5x5 convolutions and a 3x3 max-pool side by side and
 concatenates their outputs; 1x1 convolutions first reduce the channels feeding the costly 3x3
 and 5x5 branches and project the pool branch (§4, Fig. 2b). Auxiliary classifiers on
 intermediate modules add 0.3 x their loss during training and are discarded at inference (§5).
-Tiny: five small Inception modules (one auxiliary head) on digits upsampled to 16x16.
+Tiny: four small Inception modules (one auxiliary head) on digits upsampled to 16x16.
 Run: python -m runnable.googlenet --preset tiny
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Config:
     aux_fc: int = 128                      # aux head: FC width (paper: 1024)
     aux_weight: float = 0.3                # §5: weight of each auxiliary loss
     dropout: float = 0.4                   # §5: before the final linear layer
-    epochs: int = 10
+    epochs: int = 8
     batch_size: int = 32
     lr: float = 3e-3
     test_size: int = 500

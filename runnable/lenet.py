@@ -37,20 +37,20 @@ class Config:
     epochs: int = 15
     batch_size: int = 32
     lr: float = 2e-3
-    distort: float = 0.1        # §III.C: random affine distortions of the training set (0 = off)
+    distort: float = 0.1        # §III.B: random affine distortions of the training set (0 = off)
     test_size: int = 500        # held-out digits
     seed: int = 0
 
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(epochs=20, batch_size=1, lr=5e-4),   # paper: 20 passes, one pattern at a time
+    "paper": Config(epochs=20, batch_size=1, lr=5e-4),   # §III.B: 20 passes, one pattern at a time
     "gpu": Config(epochs=60, batch_size=64, lr=1e-3),
 }
 
 
 def squash(a: torch.Tensor) -> torch.Tensor:
-    """eq. (6): f(a) = A tanh(S a), A = 1.7159, S = 2/3."""
+    """eq. (6): f(a) = A tanh(S a), with A = 1.7159 and S = 2/3 (Appendix A)."""
     return 1.7159 * torch.tanh(a * 2.0 / 3.0)
 
 
@@ -74,6 +74,7 @@ class C3(nn.Module):
         super().__init__()
         pairs = [(o, i) for o, ins in enumerate(C3_TABLE) for i in ins]
         self.weight = nn.Parameter(torch.empty(len(pairs), 25))       # (60, 5*5)
+        nn.init.uniform_(self.weight, -2.4 / 75, 2.4 / 75)            # Appendix A, F_i = 3 maps x 25
         self.bias = nn.Parameter(torch.zeros(16))
         self.register_buffer("slot", torch.tensor([o * 6 + i for o, i in pairs]), persistent=False)
 
@@ -91,15 +92,14 @@ class LeNet5(nn.Module):
         self.S4 = Subsampling(16)                                     # 10 -> 5, 32
         self.C5 = nn.Conv2d(16, 120, 5)                               # 5 -> 1, 48120
         self.F6 = nn.Linear(120, 84)                                  # 10164
-        # Output RBF centres (eq. 7): fixed +-1 codes, "chosen by hand and kept fixed" (§II.B),
+        # Output RBF centres (eq. 7): +-1 codes set by hand and kept fixed (§II.B),
         # so they are a buffer, not parameters. The paper drew 7x12 bitmaps; we draw random codes.
         g = torch.Generator().manual_seed(1)
         codes = torch.randint(0, 2, (cfg.num_classes, 84), generator=g).float() * 2 - 1
         self.register_buffer("W_rbf", codes.to(torch.get_default_device()))
-        for m in (self.C1, self.C5, self.F6):                         # Appendix: U(-2.4/F_i, 2.4/F_i)
+        for m in (self.C1, self.C5, self.F6):                         # Appendix A: U(-2.4/F_i, 2.4/F_i)
             fan_in = m.weight[0].numel()
             nn.init.uniform_(m.weight, -2.4 / fan_in, 2.4 / fan_in)
-        nn.init.uniform_(self.C3.weight, -2.4 / 75, 2.4 / 75)         # F_i of a 3-input C3 map
 
     def forward(self, x):                                             # (B, 1, 32, 32)
         x = squash(self.S2(squash(self.C1(x))))                       # (B, 6, 14, 14)
@@ -120,7 +120,7 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def distort(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
-    """§III.C: small random affine maps (shift, scale, shear) of each training image."""
+    """§III.B: small random affine maps (shift, scale, shear) of each training image."""
     theta = torch.eye(2, 3).repeat(len(x), 1, 1)                      # (B, 2, 3) identity
     theta += (torch.rand(len(x), 2, 3, generator=g) * 2 - 1) * amount
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
@@ -128,7 +128,7 @@ def distort(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
 
 
 def load_digits_32(cfg: Config):
-    """Digits 8x8 -> 28x28 (bilinear) -> padded to 32x32; background -0.1, ink 1.175 (§II.A)."""
+    """Digits 8x8 -> 28x28 (bilinear) -> padded to 32x32; background -0.1, ink 1.175 (§II.B)."""
     from sklearn.datasets import load_digits
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0   # (N, 1, 8, 8) in [0, 1]

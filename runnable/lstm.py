@@ -9,7 +9,7 @@ Task: the adding problem (Exp. 4): two marked values among T=60 random values; a
 0.5 + (X1 + X2)/4. A sequence is correct if |error| < 0.04 (the paper's criterion); lag >= 50.
 Gate: accuracy (share of held-out sequences correct) >= 0.95; tiny reaches ~0.99. A plain tanh RNN
 (cell=rnn) stays at predicting the mean: accuracy ~0.16, MSE 0.040 against 0.042 for a constant 0.5.
-Run: python runnable/lstm.py --preset tiny
+Run: python -m runnable.lstm --preset tiny
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class Config:
 PRESETS = {
     "tiny": Config(),
     "paper": Config(n_cell=4, T=100),                          # Exp. 4: 2 blocks of size 2, T = 100
-    "gpu": Config(n_cell=256, T=500, steps=4000, batch_size=256, lr=3e-3, amp_bf16=True),
+    "gpu": Config(n_cell=128, T=200, steps=2000, batch_size=256, lr=3e-3, amp_bf16=True),
 }
 
 

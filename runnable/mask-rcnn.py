@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("mask_iou", ">=", 0.7)
+GATE = ("mask-iou", ">=", 0.7)
 ACCURACY_MIN = 0.9              # box classification accuracy the tiny preset must also reach
 
 

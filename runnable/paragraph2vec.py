@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("topic_accuracy", ">=", 0.9)
+GATE = ("topic-accuracy", ">=", 0.9)
 
 
 @dataclass

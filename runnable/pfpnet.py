@@ -6,7 +6,7 @@ wider: SPP-style pooling of one base feature map gives N scales, each transforme
 of the same depth (similar abstraction at every scale); MSCA modules then resize the pooled features to
 each level and concatenate them (multi-scale context aggregation) before SSD-style box/class heads.
 Gate: detection mAP@0.5 >= 0.7 on held-out generated shapes of sides 6-30 px (tiny reaches ~0.95).
-Run: python runnable/pfpnet.py --preset tiny
+Run: python -m runnable.pfpnet --preset tiny
 """
 import argparse, ast, json, math, time  # noqa: E401
 from dataclasses import dataclass, fields, replace

@@ -7,7 +7,7 @@ vector. A second deep LSTM, started from that state, generates the target one to
 first source words next to the first target words and makes optimisation much easier: with the
 tiny budget the reversed source copies 100 % of held-out sequences, the unreversed one 0 %.
 Gate: exact-match accuracy of greedily decoded copies of held-out digit sequences >= 0.9.
-Run: python runnable/seq2seq.py --preset tiny
+Run: python -m runnable.seq2seq --preset tiny
 """
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Config:
     vocab_in: int = N_SPECIAL + 10   # 160000 source words in the paper
     vocab_out: int = N_SPECIAL + 10  # 80000 target words
     reverse_source: bool = True  # §3.3
-    seq_len: int = 7
+    seq_len: int = 6
     steps: int = 1000
     batch_size: int = 64
     lr: float = 1e-2            # plain SGD at 0.7, halved every half epoch after 5 epochs, in the paper

@@ -51,7 +51,7 @@ PRESETS = {
     # §3: window L = 5 (the paper's effective memory). Sizes are not in the record: 300-dim embeddings and
     # parts and a 77k-word Wikipedia vocabulary are our assumption.
     "paper": Config(d_emb=300, k=300, vocab=77_000, seq_len=20, lr=1e-3),
-    "gpu": Config(d_emb=256, k=256, vocab=1000, L=10, delay=7, seq_len=128, n_train=50_000, n_test=2000,
+    "gpu": Config(d_emb=256, k=256, vocab=1000, L=10, delay=7, p_copy=0.95, seq_len=128, n_train=50_000, n_test=2000,
                   steps=3000, batch_size=128, lr=1e-3, amp_bf16=True),
 }
 

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("analogy_accuracy", ">=", 0.9)
+GATE = ("analogy-accuracy", ">=", 0.9)
 
 
 @dataclass

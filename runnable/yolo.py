@@ -6,7 +6,7 @@ Detection as one regression: the image is divided into an S x S grid; each cell 
 Training is the sum-squared loss of eq. 3 (lambda_coord = 5, lambda_noobj = 0.5, square roots of w, h);
 test scores are Pr(class|object) * confidence, followed by per-class non-maximum suppression.
 Gate: mAP@0.5 >= 0.6 on held-out generated shapes (tiny reaches ~0.9).
-Run: python runnable/yolo.py --preset tiny
+Run: python -m runnable.yolo --preset tiny
 """
 import argparse, ast, json, math, time  # noqa: E401
 from dataclasses import dataclass, fields, replace

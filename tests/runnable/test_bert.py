@@ -1,0 +1,60 @@
+"""BERT runnable: tiny gate (masked LM and next sentence), paper parameter counts, oracle layer."""
+import torch
+from torch import nn
+
+from runnable import bert as B
+from tests.conftest import ROOT, figure
+
+
+def stated(fig_id: str) -> float:
+    """The figure the paper states, from its record."""
+    return figure("bert", fig_id)
+
+
+def count(preset: str) -> int:
+    with torch.device("meta"):
+        model = B.build_model(B.PRESETS[preset])
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_tiny_learns_masked_lm_and_next_sentence():
+    r = B.train(B.PRESETS["tiny"])
+    assert r["passed"], r
+    assert r["mlm_accuracy"] >= r["mlm_chance"] + B.GATE[2] and r["nsp_accuracy"] >= 0.5 + B.GATE[2]
+
+
+def test_base_params_within_two_percent():
+    # embeddings 23.84M + 12 layers x 7.09M + pooler 0.59M = 109.48M, + MLM/NSP heads 0.62M = 110.11M
+    assert abs(count("paper") / stated("params-base") - 1) <= 0.02
+
+
+def test_large_params_within_two_percent():
+    assert abs(count("large") / stated("params-large") - 1) <= 0.02   # 336.2M
+
+
+def test_encoder_layer_equals_torch_gelu_layer():
+    torch.manual_seed(0)
+    ours = B.EncoderLayer(32, 4, 64, dropout=0.0).eval()
+    theirs = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="gelu", batch_first=True).eval()
+    with torch.no_grad():
+        theirs.self_attn.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight, ours.W_v.weight]))
+        theirs.self_attn.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
+        for a, b in [(ours.W_o, theirs.self_attn.out_proj), (ours.W_1, theirs.linear1), (ours.W_2, theirs.linear2),
+                     (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm2)]:
+            b.weight.copy_(a.weight), b.bias.copy_(a.bias)
+    x = torch.randn(2, 6, 32)
+    assert (ours(x) - theirs(x)).abs().max() <= 1e-5
+    pad = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])   # ours: True = real token
+    assert (ours(x, pad) - theirs(x, src_key_padding_mask=~pad)).abs().max() <= 1e-5
+
+
+def test_masking_follows_80_10_10():
+    g = torch.Generator().manual_seed(0)
+    inputs, _, labels, is_next = B.make_batch(B.PRESETS["tiny"], 20000, g)
+    chosen = labels != -100
+    cfg = B.PRESETS["tiny"]
+    assert abs(chosen.sum().item() / (20000 * 2 * cfg.sent_len) - 0.15) < 0.01   # 15 % of the word positions
+    masked = (inputs[chosen] == B.MASK).float().mean().item()
+    unchanged = (inputs[chosen] == labels[chosen]).float().mean().item()   # 10 % kept + random hits
+    assert abs(masked - 0.8) < 0.02 and abs(unchanged - 0.1 - 0.1 / 20) < 0.02
+    assert abs(is_next.float().mean().item() - 0.5) < 0.02
