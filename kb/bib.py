@@ -16,7 +16,7 @@ import bibtexparser
 import bibtexparser.middlewares as mw
 from bibtexparser.model import Entry, Field
 
-from .errors import KBError
+from .errors import KBError, did_you_mean
 from .schema import ID_RE, Paper
 
 ENTRY_TYPES = {"article", "book", "booklet", "conference", "inbook", "incollection", "inproceedings",
@@ -97,13 +97,17 @@ def export(papers: list[Paper]) -> str:
 
 @dataclass
 class ImportReport:
+    """What an import found. ``errors`` make the file unusable as it is: when there are any,
+    nothing is written. ``skipped`` are entries whose record already exists (a re-import)."""
+
     entries: int = 0
     imported: list[str] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
 
     def as_json(self) -> dict:
         return {"entries": self.entries, "imported": len(self.imported), "ids": self.imported,
-                "skipped": self.skipped}
+                "skipped": self.skipped, "errors": self.errors}
 
 
 def _venue(fields: dict) -> str | None:
@@ -147,57 +151,107 @@ class _DecodeLatexWhereMarked(mw.LatexDecodingMiddleware):
         return python_string, ""
 
 
+def _failure(block) -> str:
+    """Why bibtexparser could not read a block, with what to do about it."""
+    reason = (str(getattr(block, "error", "") or "").strip().splitlines() or [""])[0]
+    raw = block.raw or ""
+    opened, closed = raw.count("{") - raw.count("\\{"), raw.count("}") - raw.count("\\}")
+    if opened != closed:
+        return (f"unbalanced braces ({opened} '{{' but {closed} '}}'); close every brace in this entry "
+                "(bibtexparser resumed at the next @)")
+    if raw.count('"') % 2:
+        return "unbalanced double quotes; close every quoted value"
+    return f"could not parse this entry ({reason or type(block).__name__}); check its fields are name = {{value}},"
+
+
 def parse(text: str) -> tuple[list[Entry], list[dict]]:
     """Entries and the blocks that failed, each failure as ``{"key", "line", "reason"}``."""
     lib = bibtexparser.parse_string(text, append_middleware=[_DecodeLatexWhereMarked()])
+    first_line = {}
+    for b in lib.blocks:
+        if isinstance(b, Entry):
+            first_line.setdefault(b.key, (b.start_line or 0) + 1)
     failed = []
     for b in lib.failed_blocks:
-        reason = (str(getattr(b, "error", "") or "").strip().splitlines() or [type(b).__name__])[0]
         key = getattr(b, "key", None) or re.search(r"@\w+\s*\{\s*([^,\s]*)", b.raw or "")
-        failed.append({"key": key if isinstance(key, str) else (key.group(1) if key else None),
-                       "line": (b.start_line or 0) + 1, "reason": reason})
+        key = key if isinstance(key, str) else (key.group(1) if key else None)
+        line = (b.start_line or 0) + 1
+        if type(b).__name__ == "DuplicateBlockKeyBlock":
+            reason = (f"duplicate key {key!r} (first on line {first_line.get(key, '?')}); "
+                      "give each entry its own key")
+        else:
+            reason = _failure(b)
+        failed.append({"key": key, "line": line, "field": "", "reason": reason})
     return list(lib.entries), failed
 
 
 def import_bib(path: Path, into: Path, existing: set[str], dry_run: bool = False) -> ImportReport:
-    """Create ``into/<id>.yaml`` stubs for the entries of ``path``; never overwrite."""
+    """Create ``into/<id>.yaml`` stubs for the entries of ``path``; never overwrite.
+
+    All or nothing: an entry that cannot become a record (a block that does not parse, a
+    duplicate key, an unknown entry type, a missing or invalid field, two entries making one
+    id) is an error, and with any error nothing is written. An entry whose record already
+    exists is skipped, so importing the same file twice is harmless.
+    """
     from pydantic import ValidationError
 
+    from .loader import _message
     from .scaffold import render_stub
 
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise KBError(f"{path}: not UTF-8 (byte offset {e.start}); convert the file to UTF-8") from None
+    except OSError as e:
+        raise KBError(f"{path}: cannot read ({e.strerror})") from None
     entries, failed = parse(text)
-    report = ImportReport(entries=len(entries) + len(failed), skipped=[dict(f) for f in failed])
-    taken = set(existing)
+    report = ImportReport(entries=len(entries) + len(failed), errors=[dict(f) for f in failed])
     planned: dict[str, str] = {}
+    made_by: dict[str, tuple[str, int]] = {}
     for entry in entries:
         line = (entry.start_line or 0) + 1
-        if entry.entry_type.lower() not in ENTRY_TYPES:
-            report.skipped.append({"key": entry.key, "line": line,
-                                   "reason": f"unknown entry type @{entry.entry_type}"})
+
+        def error(reason: str, where: str = "") -> None:
+            report.errors.append({"key": entry.key, "line": line, "field": where, "reason": reason})
+
+        kind = entry.entry_type.lower()
+        if kind not in ENTRY_TYPES:
+            error(f"unknown entry type @{entry.entry_type}{did_you_mean(kind, sorted(ENTRY_TYPES))}; "
+                  f"use one of {', '.join(sorted(ENTRY_TYPES))}")
             continue
         data = to_record(entry)
         if not re.fullmatch(ID_RE, data["id"]):
             data["id"] = slugify(data["id"])
-        if data["id"] in taken:
-            report.skipped.append({"key": entry.key, "line": line, "reason": f"id {data['id']!r} exists"})
+        if data["id"] in existing:
+            report.skipped.append({"key": entry.key, "line": line, "reason": f"papers/{data['id']}.yaml exists"})
+            continue
+        if data["id"] in made_by:
+            other, other_line = made_by[data["id"]]
+            error(f"makes the same id {data['id']!r} as {other!r} (line {other_line}); "
+                  "add kbid = {another-id} to one of them", "kbid")
             continue
         try:
             Paper.model_validate(data)
         except ValidationError as e:
-            first = e.errors(include_url=False)[0]
-            where = ".".join(map(str, first["loc"])) or "entry"
-            report.skipped.append({"key": entry.key, "line": line, "reason": f"{where}: {first['msg']}"})
+            for x in e.errors(include_url=False):
+                where = _BIB_NAME.get(str(x["loc"][0]), str(x["loc"][0])) if x["loc"] else ""
+                hint = f"add {where} = {{…}} to the entry" if x["type"] == "missing" else "fix it in the entry"
+                error(f"{_message(x)}; {hint}", where)
             continue
-        taken.add(data["id"])
+        made_by[data["id"]] = (entry.key, line)
         planned[data["id"]] = render_stub(data)
         report.imported.append(data["id"])
+    report.errors.sort(key=lambda e: e["line"])
+    if report.errors:
+        report.imported = []
+        return report
     if not dry_run and planned:
         into.mkdir(parents=True, exist_ok=True)
         for paper_id, body in planned.items():
             with open(into / f"{paper_id}.yaml", "x", encoding="utf-8") as out:  # "x": never overwrite
                 out.write(body)
     return report
+
+
+#: Record field → the BibTeX field it came from, for messages.
+_BIB_NAME = {"authors": "author", "arxiv": "eprint", "id": "key", "bibtex": "fields"}

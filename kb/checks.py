@@ -95,6 +95,8 @@ def check_cycles(records: list[Record], graph: nx.DiGraph) -> Iterator[Problem]:
     from .lineage import paper_graph
 
     for g in (graph, paper_graph(graph)):
+        if nx.is_directed_acyclic_graph(g):  # one linear pass; find_cycle only when there is one
+            continue
         try:
             cycle = nx.find_cycle(g)
         except nx.NetworkXNoCycle:

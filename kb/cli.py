@@ -110,6 +110,16 @@ def cmd_bib_import(args) -> int:
     existing = {p.stem for p in into.glob("*.yaml")} | {p.stem for p in (Path(root) / "papers").glob("*.yaml")}
     report = import_bib(Path(args.file), into, existing, dry_run=args.dry_run)
     data = report.as_json()
+    if report.errors:
+        for e in report.errors:
+            where = f" › {e['field']}" if e["field"] else ""
+            print(f"{args.file}:{e['line']}: entry {e['key']!r}{where}: {e['reason']}", file=sys.stderr)
+        n = len(report.errors)
+        print(f"Aborted: {n} error{'s' if n != 1 else ''} in {data['entries']} entr{'ies' if data['entries'] != 1 else 'y'}; nothing written.",
+              file=sys.stderr)
+        if args.json:
+            print(json.dumps(data, ensure_ascii=False, indent=2))
+        return 1
     lines = [f"{data['entries']} entries, {data['imported']} {'to import' if args.dry_run else 'imported'}"
              f" into {into}, {len(data['skipped'])} skipped"]
     lines += [f"  {args.file}:{s['line']}: {s['key']}: {s['reason']}" for s in data["skipped"]]

@@ -20,6 +20,7 @@ its paper, so the ancestors of ``bert`` include the ancestors of ``bert/mlm``.
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Iterable, Literal
 
 import networkx as nx
@@ -99,11 +100,28 @@ def related(G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up",
     own = {node, *concepts_of(G, node)} if G.nodes[node].get("kind") == "paper" else {node}
     if G.nodes[node].get("kind") == "concept":
         own.add(paper_of(G, node))
-    view = G.reverse(copy=False) if direction == "up" else G
-    dist = nx.multi_source_dijkstra_path_length(view, own if direction == "down" else {node},
-                                                cutoff=depth, weight=_weight)
+    adj = G.pred if direction == "up" else G.succ
+    dist = _zero_one_bfs(adj, own if direction == "down" else {node}, depth)
     found = [n for n in dist if n not in own]
     return sorted(found, key=lambda n: (dist[n], G.nodes[n].get("year") or 0, n))
+
+
+def _zero_one_bfs(adj, sources: set[str], depth: int | None) -> dict[str, int]:
+    """Distances from ``sources`` where ``part-of`` steps cost 0 and lineage steps 1 (a deque
+    instead of Dijkstra's heap: linear in the nodes reached)."""
+    dist = dict.fromkeys(sources, 0)
+    queue = deque(sources)
+    while queue:
+        u = queue.popleft()
+        du = dist[u]
+        for v, d in adj[u].items():
+            w = 0 if d.get("type") == "part-of" else 1
+            dv = du + w
+            if (depth is not None and dv > depth) or dist.get(v, dv + 1) <= dv:
+                continue
+            dist[v] = dv
+            queue.appendleft(v) if w == 0 else queue.append(v)
+    return dist
 
 
 def path(G: nx.DiGraph, a: str, b: str) -> list[str]:
@@ -140,11 +158,22 @@ def study_key(G: nx.DiGraph, paper: str) -> tuple:
 def plan(G: nx.DiGraph, target: str) -> list[str]:
     """Papers to read before ``target``, in an order that respects lineage, ending with it.
 
-    Ties are broken by study order (course papers first), then year, then id.
+    Ties are broken by study order (course papers first), then year, then id. Only the
+    papers ``target`` comes from are visited (not the whole graph).
     """
     _require(G, target)
     target = paper_of(G, target)
-    P = paper_graph(G)
-    needed = nx.ancestors(P, target) | {target}
-    order = list(nx.lexicographical_topological_sort(P.subgraph(needed), key=lambda n: study_key(G, n)))
-    return order
+    P = nx.DiGraph()
+    P.add_node(target)
+    stack = [target]
+    while stack:  # walk up paper by paper; a paper's concepts bring their sources along
+        q = stack.pop()
+        for node in (q, *concepts_of(G, q)):
+            for u in G.pred[node]:
+                p = paper_of(G, u)
+                if p == q:
+                    continue
+                if p not in P:
+                    stack.append(p)
+                P.add_edge(p, q)
+    return list(nx.lexicographical_topological_sort(P, key=lambda n: study_key(G, n)))

@@ -6,6 +6,11 @@ here raises on the first bad file: a contributor sees every problem in one run.
 """
 from __future__ import annotations
 
+import hashlib
+import marshal
+import os
+import sys
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +54,10 @@ def _message(err: dict) -> str:
     if kind == "missing":
         return "required field is missing"
     if kind == "string_pattern_mismatch":
-        value = err.get("input")
-        return f"{value!r} does not match {err['ctx']['pattern']}"
+        value, pattern = err.get("input"), err["ctx"]["pattern"]
+        lower = value.lower() if isinstance(value, str) else value
+        hint = f" (ids are lowercase: {lower!r})" if lower != value and re.fullmatch(pattern, lower) else ""
+        return f"{value!r} does not match {pattern}{hint}"
     if kind == "literal_error":
         choices = [c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
         return (f"{err.get('input')!r} is not one of: {', '.join(choices)}"
@@ -60,12 +67,20 @@ def _message(err: dict) -> str:
     return msg[0].lower() + msg[1:]
 
 
-def parse_record(rel: str, raw: bytes, strict: bool = False) -> tuple[Record | None, list[Problem]]:
-    """Parse and validate one record file. Returns the record (or None) and its problems."""
-    guess = Path(rel).stem
+def parse_record(rel: str, raw: bytes, strict: bool = False,
+                 cache: "ParseCache | None" = None) -> tuple[Record | None, list[Problem]]:
+    """Parse and validate one record file. Returns the record (or None) and its problems.
+
+    ``cache`` may supply the YAML data of bytes parsed before; the schema is checked every time.
+    """
+    guess = rel.rpartition("/")[2].rpartition(".")[0] or rel
     try:
         text = yamlio.decode(raw)
-        data = yamlio.load(text)
+        data = cache.get(raw) if cache else None
+        if data is None:
+            data = yamlio.load(text)
+            if cache:
+                cache.put(raw, data)
     except yamlio.YamlProblem as e:
         return None, [Problem(rel, e.line, e.col, e.field, e.message, guess)]
     if not isinstance(data, dict):
@@ -112,22 +127,76 @@ def _without(data: Any, locs: list[tuple]) -> Any:
     return data
 
 
+class ParseCache:
+    """YAML data by the bytes it came from, kept in ``.cache/kb/`` between runs.
+
+    Parsing is most of the cost of loading (libyaml composes, Python builds); a record whose
+    bytes have not changed is not parsed again. Keys are BLAKE2 digests of the file's bytes;
+    the file name carries a digest of the reader's code, so a new reader starts afresh.
+    Records are still validated against the schema on every load. ``KB_NO_CACHE=1`` turns it off.
+    """
+
+    def __init__(self, root: Path):
+        tag = hashlib.blake2b(Path(yamlio.__file__).read_bytes() + sys.version.encode(), digest_size=8).hexdigest()
+        self.path = root / ".cache" / "kb" / f"yaml-{tag}.marshal"
+        self.old: dict[bytes, Any] = {}
+        self.new: dict[bytes, Any] = {}
+        try:
+            loaded = marshal.loads(self.path.read_bytes())
+            self.old = loaded if isinstance(loaded, dict) else {}
+        except Exception:  # missing, unreadable or from another Python: parse afresh
+            self.old = {}
+
+    @staticmethod
+    def key(raw: bytes) -> bytes:
+        return hashlib.blake2b(raw, digest_size=16).digest()
+
+    def get(self, raw: bytes) -> Any:
+        k = self.key(raw)
+        data = self.old.get(k)
+        if data is not None:
+            self.new[k] = data
+        return data
+
+    def put(self, raw: bytes, data: Any) -> None:
+        self.new[self.key(raw)] = data
+
+    def save(self) -> None:
+        """Keep the entries of this run only; written aside and renamed, so never half a file."""
+        if self.new.keys() == self.old.keys():
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            for stale in self.path.parent.glob("yaml-*.marshal"):
+                stale.unlink()
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(marshal.dumps(self.new))
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only checkout still loads, just without the cache
+            pass
+
+
 def read_records(root: Path, strict: bool = False) -> tuple[list[Record], list[Problem]]:
     """Read ``root/papers/*.yaml`` in name order."""
+    cache = None if os.environ.get("KB_NO_CACHE") else ParseCache(root)
     records: list[Record] = []
     problems: list[Problem] = []
     folder = root / "papers"
     if not folder.is_dir():
         return [], [Problem("papers", 1, 1, "", f"no papers/ folder under {root}")]
-    for path in sorted(folder.iterdir()):
-        rel = path.relative_to(root).as_posix()
-        if path.suffix == ".yml":
-            problems.append(Problem(rel, 1, 1, "", "records end in .yaml; rename it", path.stem))
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):  # scandir: no Path per file
+        rel = f"papers/{entry.name}"
+        if entry.name.endswith(".yml"):
+            problems.append(Problem(rel, 1, 1, "", "records end in .yaml; rename it", entry.name[:-4]))
             continue
-        if path.suffix != ".yaml" or not path.is_file():
+        if not entry.name.endswith(".yaml") or not entry.is_file():
             continue
-        record, found = parse_record(rel, path.read_bytes(), strict)
+        with open(entry.path, "rb") as fh:
+            raw = fh.read()
+        record, found = parse_record(rel, raw, strict, cache)
         problems += found
         if record:
             records.append(record)
+    if cache:
+        cache.save()
     return records, problems

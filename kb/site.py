@@ -22,23 +22,92 @@ _SAFE_TARGET = re.compile(r'<?(https?://[^\s<>()]+(\([^\s()]*\))?|#[\w-]+|(\.{1,
                           r'(\s+"[^"\n]*")?')
 
 
+# Spans where a brace is literal and must stay one: inline code, then inline math as
+# pymdownx.arithmatex finds it (its patterns, kept on one line so a span never crosses a block).
+_CODE = re.compile(r"(?<!\\)(`+)[^\n]+?(?<!`)\1(?!`)")
+_MATH = re.compile(r"(?<!\\)\$(?!\s)(?:\\.|[^\\$\n])+?(?<!\s)\$|(?<!\\)\\\((?:\\[^)\n]|[^\\\n])+?\\\)"
+                   r"|\$\$(?:\\.|[^\\])+?\$\$|\\\[(?:\\[^\]]|[^\\])+?\\\]|\\begin\{([a-z]+\*?)\}(?:\\.|[^\\])+?\\end\{\1\}")
+# attr_list syntax ({: onclick=…}, {href=…}) that sets an attribute a script could run from.
+_ATTR = re.compile(r"\{(?=[^{}\n]*?(?<![\w\\-])(?:on\w+|href|src|srcdoc|formaction|action|style|xlink:href)\s*=)",
+                   re.I)
+_REF_DEF = re.compile(r"^([ \t]*)\[(?=[^\]\n]+\]:)", re.M)  # [id]: target (a reference definition)
+
+
+def _braces(text: str) -> str:
+    """``{`` outside code and math becomes ``&#123;``, so attr_list (``{: onclick=…}``) never
+    sees record text; inside, only a brace that opens an attribute list is neutralised."""
+    out, last = [], 0
+    for m in _CODE.finditer(text):
+        out += [_braces_outside_code(text[last:m.start()]), _ATTR.sub("&#123;", m.group(0))]
+        last = m.end()
+    return "".join(out) + _braces_outside_code(text[last:])
+
+
+def _braces_outside_code(text: str) -> str:
+    out, last = [], 0
+    for m in _MATH.finditer(text):
+        out += [text[last:m.start()].replace("{", "&#123;"), _ATTR.sub("&#123;", m.group(0))]
+        last = m.end()
+    return "".join(out) + text[last:].replace("{", "&#123;")
+
+
 def md(text: str | None) -> str:
     r"""Record text as safe Markdown: raw HTML shown as text; brackets that are not a link to
     an http(s) address, an anchor or a page (``[12](Network in Network)``, ``[x](javascript:…)``)
-    stay text.
+    stay text; images become links (nothing loads from elsewhere); reference definitions and
+    attribute lists (``{: onclick=…}``) stay text. Math (``$…$``) and code keep their braces.
 
     >>> print(md('<script>alert(1)</script> [x](javascript:alert(1)) [y](https://a.b) [MASK](80%)'))
-    &lt;script&gt;alert(1)&lt;/script&gt; [x\](javascript:alert(1)) [y](https://a.b) [MASK\](80%)
+    &lt;script&gt;alert(1)&lt;/script&gt; [x&#93;(javascript:alert(1)) [y](https://a.b) [MASK&#93;(80%)
+    >>> print(md('# T {: onclick="alert(1)"} $a_{ij}$ `{x}` ![i](https://a.b/i.png)'))
+    # T &#123;: onclick="alert(1)"} $a_{ij}$ `{x}` &#33;[i](https://a.b/i.png)
     """
     if not text:
         return ""
     text = html.escape(text, quote=False)
-    return _LINK.sub(lambda m: m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "\\" + m.group(0), text)
+    # Neutralised with entities, not backslashes: a backslash in the text could escape ours.
+    text = _LINK.sub(lambda m: m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "&#93;" + m.group(0)[1:],
+                     text)
+    text = text.replace("![", "&#33;[")
+    text = _REF_DEF.sub(r"\1&#91;", text)
+    return _braces(text)
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A fenced code block around ``text`` whose fence no line of ``text`` can close.
+
+    >>> print(fence("a\\n```\\nb", "bibtex"))
+    ````bibtex
+    a
+    ```
+    b
+    ````
+    """
+    longest = max((len(m) for m in re.findall(r"`{3,}|~{3,}", text)), default=2)
+    mark = "`" * max(3, longest + 1)
+    return f"{mark}{lang}\n{text}\n{mark}"
 
 
 def attr(text: str | None) -> str:
     """Text for an HTML attribute or a Markdown link title."""
     return html.escape(text or "", quote=True)
+
+
+_NOT_YAML = re.compile("[\x7f-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def front_title(text: str | None) -> str:
+    """A page title for the front matter (``title: …``), as one quoted YAML scalar.
+
+    Material prints ``page.meta.title`` into ``<title>`` and the header as it is, so it is
+    HTML-escaped here; without it Material takes the h1's text and unescapes it
+    (``striptags``), which turns a title's ``&lt;/title&gt;`` back into markup.
+
+    >>> print(front_title('A "</title><script>x</script>'))
+    "A &quot;&lt;/title&gt;&lt;script&gt;x&lt;/script&gt;"
+    """
+    quoted = json.dumps(html.escape(" ".join((text or "").split())), ensure_ascii=False)
+    return _NOT_YAML.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
 
 
 def node_url(node: str, from_page: str) -> str:
@@ -51,7 +120,7 @@ def node_url(node: str, from_page: str) -> str:
 def environment(root: Path) -> Environment:
     env = Environment(loader=FileSystemLoader(str(root / "site_src" / "templates")), undefined=StrictUndefined,
                       autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(md=md, attr=attr, tojson_sorted=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    env.filters.update(md=md, attr=attr, fence=fence, front_title=front_title, tojson_sorted=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
     return env
 
 

@@ -25,31 +25,88 @@ class YamlProblem(Exception):
         self.message, self.line, self.col, self.field = message, line, col, field
 
 
-class _RecordLoader(Loader):  # type: ignore[misc, valid-type]
-    def construct_object(self, node, deep=False):
-        if node in self.constructed_objects:  # the same node twice: an alias
-            raise YamlProblem("aliases and anchors are not allowed in records",
-                              node.start_mark.line + 1, node.start_mark.column + 1)
-        return super().construct_object(node, deep)
-
-    def construct_mapping(self, node, deep=False):
-        seen: dict[Any, Any] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                raise YamlProblem(
-                    f"duplicate key {key!r} (first on line {seen[key].start_mark.line + 1})",
-                    key_node.start_mark.line + 1, key_node.start_mark.column + 1, str(key))
-            seen[key] = key_node
-        # keys were constructed above; reset so the base class does not see them as aliases
-        for key_node, _ in node.value:
-            self.constructed_objects.pop(key_node, None)
-        return super().construct_mapping(node, deep)
+_STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"
+#: Plain scalars that can be anything but a string start with one of these (YAML 1.1's implicit
+#: resolvers are keyed by first character); every other plain scalar is a string.
+_MAYBE_TYPED = frozenset("-+.0123456789~nNtTfFyYoO")
+_WORDS = frozenset(w for b in ("yes", "no", "true", "false", "on", "off", "null") for w in (b, b.title(), b.upper()))
+_SCALARS = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
+            "tag:yaml.org,2002:float", _STR, "tag:yaml.org,2002:timestamp"}
 
 
-# Plain YAML dates/times stay strings: a record's dates are text in a fixed format.
-for _tag in ("tag:yaml.org,2002:timestamp",):
-    _RecordLoader.add_constructor(_tag, _RecordLoader.construct_yaml_str)
+try:                                   # libyaml parses and composes in C
+    from yaml.cyaml import CParser
+    _PARSER: tuple = (CParser,)
+except ImportError:
+    CParser = None
+if CParser is None:                    # pure-Python PyYAML: the same stages in Python
+    _PARSER = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer)
+
+
+class _Composer(*_PARSER, yaml.resolver.Resolver):  # type: ignore[misc]
+    """Parse and compose a node tree (nothing constructed yet). ``resolve`` skips the regex
+    resolvers for plain scalars that cannot be anything but a string."""
+
+    def __init__(self, stream):
+        if CParser is not None:
+            CParser.__init__(self, stream)
+        else:
+            yaml.reader.Reader.__init__(self, stream)
+            yaml.scanner.Scanner.__init__(self)
+            yaml.parser.Parser.__init__(self)
+            yaml.composer.Composer.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def descend_resolver(self, current_node, current_index):  # no path resolvers here
+        pass
+
+    def ascend_resolver(self):
+        pass
+
+    def resolve(self, kind, value, implicit):
+        if kind is yaml.ScalarNode and implicit[0] and value:
+            first = value[0]
+            if first not in _MAYBE_TYPED or (first.isalpha() and value not in _WORDS):
+                return _STR
+        return super().resolve(kind, value, implicit)
+
+
+_typed = yaml.constructor.SafeConstructor()
+
+
+def _mark(node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node, seen: set) -> Any:
+    """Plain Python data from a composed node tree: strings, numbers, booleans, null, lists and
+    dicts only. Dates stay strings; aliases, other tags and duplicate keys are refused."""
+    if id(node) in seen:  # the composer hands back the anchored node itself for an alias
+        raise YamlProblem("aliases and anchors are not allowed in records", *_mark(node))
+    seen.add(id(node))
+    tag = node.tag
+    if tag == _STR:
+        return node.value
+    if tag == _MAP:
+        out: dict[Any, Any] = {}
+        first: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, seen)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise YamlProblem("a key must be a plain value", *_mark(key_node))
+            if key in out:
+                raise YamlProblem(f"duplicate key {key!r} (first on line {first[key].start_mark.line + 1})",
+                                  *_mark(key_node), str(key))
+            first[key] = key_node
+            out[key] = _build(value_node, seen)
+        return out
+    if tag == _SEQ:
+        return [_build(item, seen) for item in node.value]
+    if tag in _SCALARS and isinstance(node, yaml.ScalarNode):
+        if tag == "tag:yaml.org,2002:timestamp":  # a record's dates are text in a fixed format
+            return node.value
+        return _typed.construct_object(node)
+    raise YamlProblem(f"invalid YAML: tag {tag!r} is not allowed in records", *_mark(node))
 
 
 def decode(raw: bytes) -> str:
@@ -75,8 +132,10 @@ def load(text: str) -> Any:
     ...
     kb.yamlio.YamlProblem: duplicate key 'a' (first on line 1)
     """
+    composer = _Composer(text)
     try:
-        return yaml.load(text, Loader=_RecordLoader)
+        node = composer.get_single_node()
+        return None if node is None else _build(node, set())
     except YamlProblem:
         raise
     except yaml.MarkedYAMLError as e:
@@ -91,6 +150,8 @@ def load(text: str) -> Any:
         raise YamlProblem(f"invalid YAML: {what}{hint}", line, col) from None
     except yaml.YAMLError as e:
         raise YamlProblem(f"invalid YAML: {e}") from None
+    finally:
+        composer.dispose()
 
 
 def locate(text: str, path: Sequence[str | int]) -> tuple[int, int]:

@@ -1,12 +1,20 @@
 """Shared fixtures: the project root and records read one at a time."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from kb.loader import parse_record
 from kb.schema import Paper
+
+# The parse cache would write .cache/ into every fixture folder a test loads; tests/test_cache.py
+# turns it back on where it is the subject.
+os.environ["KB_NO_CACHE"] = "1"
+
+# Fixture projects hold .py files (runnables, generators) that are data, not tests.
+collect_ignore = ["data"]
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
@@ -41,5 +49,16 @@ def site_project(tmp_path_factory) -> Path:
     from tests.site_project import make_project
 
     project = make_project(tmp_path_factory.mktemp("site") / "project")
+    build(project)
+    return project
+
+
+@pytest.fixture(scope="session")
+def xss_project(tmp_path_factory) -> Path:
+    """tests/data/xss (XSS payloads in every text field) built with the normal pipeline."""
+    from kb.build import build
+    from tests.site_project import make_xss_project
+
+    project = make_xss_project(tmp_path_factory.mktemp("xss") / "project")
     build(project)
     return project

@@ -27,3 +27,15 @@ def make_project(dest: Path, glossary: bool = True) -> Path:
         (dest / "kb" / "data").mkdir(parents=True)
         shutil.copyfile(DATA / "site" / "glossary.yaml", dest / "kb" / "data" / "glossary.yaml")
     return dest
+
+
+def make_xss_project(dest: Path) -> Path:
+    """A buildable project whose records (tests/data/xss) carry XSS payloads in every text field."""
+    os.environ.setdefault("KB_VENDOR_CACHE", str(ROOT / ".cache" / "npm"))
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("mkdocs.yml", "package.json", "package-lock.json"):
+        shutil.copyfile(ROOT / name, dest / name)
+    shutil.copytree(ROOT / "site_src" / "templates", dest / "site_src" / "templates")
+    for folder in ("papers", "runnable"):
+        shutil.copytree(DATA / "xss" / folder, dest / folder)
+    return dest

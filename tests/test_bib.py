@@ -39,14 +39,15 @@ def test_imported_d2l_stubs_validate_strictly(tmp_path):
 def test_import_never_overwrites_and_reports_every_failure(tmp_path):
     (tmp_path / "good2020.yaml").write_text("precious")
     report = import_bib(DATA / "bib" / "broken.bib", tmp_path, existing={"good2020"})
-    reasons = {(s["key"], s["reason"].split(":")[0]) for s in report.skipped}
-    assert ("good2020", "id 'good2020' exists") in reasons
+    reasons = {(e["key"], e["reason"].split(" (")[0].split(";")[0]) for e in report.errors}
     assert ("odd2019", "unknown entry type @weirdtype") in reasons
-    assert ("noyear", "year") in reasons
-    assert any(k == "good2020" and "Duplicate" in r for k, r in reasons)
-    assert any(k == "unbalanced2018" for k, _ in reasons)
+    assert ("noyear", "required field is missing") in reasons
+    assert ("good2020", "duplicate key 'good2020'") in reasons
+    assert ("unbalanced2018", "unbalanced braces") in reasons
+    assert [s["key"] for s in report.skipped] == ["good2020"]  # exists: skipped, not an error
     assert report.entries == 5 and report.imported == []
     assert (tmp_path / "good2020.yaml").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good2020.yaml"]  # errors: nothing written
 
 
 def test_export_reads_back_in_pybtex_and_reimports_losslessly(tmp_path):
@@ -73,6 +74,7 @@ def test_non_utf8_bib_is_a_clear_error(tmp_path, capsys):
 
 def test_truncated_bib_is_reported_not_dropped(tmp_path, capsys):
     (tmp_path / "x.bib").write_text("@article{x, title={A}, year={20", encoding="utf-8")
-    assert main(["--root", str(DATA / "mini"), "bib", "import", str(tmp_path / "x.bib"), "--dry-run"]) == 0
-    out = capsys.readouterr().out
-    assert "1 entries, 0 to import" in out and "x.bib:1: x:" in out
+    assert main(["--root", str(DATA / "mini"), "bib", "import", str(tmp_path / "x.bib"), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert "x.bib:1: entry 'x': unbalanced braces (3 '{' but 1 '}')" in err
+    assert err.endswith("Aborted: 1 error in 1 entry; nothing written.\n")

@@ -5,7 +5,9 @@ import pytest
 import kb
 from kb.errors import NoPath, NotFound
 
-from .conftest import DATA
+from kb import lineage as L
+
+from .conftest import DATA, ROOT
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,31 @@ def test_plan_prefers_study_order(G):
 def test_paper_graph_contracts_concepts(G):
     P = kb.paper_graph(G)
     assert set(P.edges) == {("a", "b"), ("b", "c"), ("a", "e"), ("a", "d"), ("c", "d"), ("e", "d")}
+
+
+def _reference_related(G, node, direction, depth):
+    """The plain networkx formulation the fast walk must agree with (Dijkstra, part-of = 0)."""
+    own = {node, *L.concepts_of(G, node)} if G.nodes[node].get("kind") == "paper" else {node}
+    if G.nodes[node].get("kind") == "concept":
+        own.add(L.paper_of(G, node))
+    view = G.reverse(copy=False) if direction == "up" else G
+    dist = nx.multi_source_dijkstra_path_length(view, own if direction == "down" else {node}, cutoff=depth,
+                                                weight=lambda u, v, d: 0 if d.get("type") == "part-of" else 1)
+    return sorted((n for n in dist if n not in own), key=lambda n: (dist[n], G.nodes[n].get("year") or 0, n))
+
+
+def _reference_plan(G, target):
+    P = L.paper_graph(G)
+    target = L.paper_of(G, target)
+    needed = nx.ancestors(P, target) | {target}
+    return list(nx.lexicographical_topological_sort(P.subgraph(needed), key=lambda n: L.study_key(G, n)))
+
+
+@pytest.mark.parametrize("depth", [None, 1, 2])
+def test_fast_queries_agree_with_networkx_on_every_node_of_the_real_kb(depth):
+    G = kb.load(ROOT).graph
+    for n in G.nodes:
+        for direction in ("up", "down"):
+            assert L.related(G, n, direction, depth) == _reference_related(G, n, direction, depth), (n, direction)
+        if depth is None:
+            assert L.plan(G, n) == _reference_plan(G, n), n

@@ -9,14 +9,13 @@ import pytest
 from kb.cli import main
 from kb.loader import parse_record
 
+from .bad_cases import RECORD_CASES, materialise
 from .conftest import DATA
 
-CASES = sorted(p.name for p in (DATA / "bad").iterdir() if p.is_dir())
 
-
-@pytest.mark.parametrize("case", CASES)
-def test_bad_fixture_fails_with_expected_message(case, capsys):
-    folder = DATA / "bad" / case
+@pytest.mark.parametrize("case", RECORD_CASES)
+def test_bad_fixture_fails_with_expected_message(case, capsys, tmp_path):
+    folder = materialise(case, tmp_path / case)
     assert main(["--root", str(folder), "validate", "--strict"]) == 1
     err = capsys.readouterr().err
     assert err == (folder / "expected.txt").read_text(encoding="utf-8")

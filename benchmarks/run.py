@@ -1,0 +1,237 @@
+"""Benchmarks: load, queries, build, rebuild, memory and the runnables, measured in one run.
+
+    python benchmarks/run.py --quick     # ≤ 10 minutes: everything but the 1k/10k build growth
+    python benchmarks/run.py             # also build_1k_s and build_10k_s
+
+Prints a table, then one JSON line with every figure and whether it met its budget. Times are
+wall-clock seconds on this machine; where the machine is noisy the budget is a ratio measured
+side by side (build vs naive mkdocs). Exit status 1 when a budget is missed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import synth  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+BUDGETS = {  # figure: (op, limit)
+    "load_validate_10k_s": ("<=", 3.0), "query_ancestors_ms": ("<=", 50.0), "query_path_ms": ("<=", 50.0),
+    "query_plan_ms": ("<=", 200.0), "build_ratio_2k": ("<=", 0.2), "build_growth_10x": ("<=", 12.0),
+    "rebuild_one_s": ("<=", 2.0), "rebuild_one_2k_s": ("<=", 5.0), "runnables_cpu_s": ("<=", 600.0),
+}
+
+
+def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
+    """Run ``cmd``; return (seconds, peak RSS of that process in MB). Fails loudly."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-3000:]}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def load_validate(tmp: Path) -> dict:
+    project = synth.generate(10_000, tmp / "kb10k")
+    code = ("import sys, time, kb; t = time.perf_counter(); kb.load(sys.argv[1], strict=True); "
+            "print(time.perf_counter() - t)")
+    run = lambda env: float(subprocess.run([PY, "-c", code, str(project)], capture_output=True, text=True,  # noqa: E731
+                                            check=True, env={**os.environ, **env}).stdout)
+    cold = run({"KB_NO_CACHE": "1"})
+    run({})                          # fills .cache/kb from the same files
+    warm = min(run({}) for _ in range(3))
+    return {"load_validate_10k_cold_s": cold, "load_validate_10k_s": warm}
+
+
+def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from kb import lineage
+    from kb.errors import NoPath
+    from kb.schema import Paper
+
+    papers, nodes = [], 0
+    for rec in synth.records(n_nodes):  # stop once the graph has n_nodes (papers + concepts)
+        papers.append(Paper.model_validate(rec))
+        nodes += 1 + len(rec["concepts"])
+        if nodes >= n_nodes:
+            break
+    G = lineage.build_graph(papers)
+    rng = random.Random(1)
+    targets = rng.sample([p.id for p in papers[len(papers) // 2:]], samples)
+    out = {"query_graph_nodes": G.number_of_nodes(), "query_graph_edges": G.number_of_edges()}
+
+    def p50(fn) -> float:
+        times = []
+        for t in targets:
+            start = time.perf_counter()
+            fn(t)
+            times.append((time.perf_counter() - start) * 1000)
+        return statistics.median(times)
+
+    sizes = [len(lineage.ancestors(G, t)) for t in targets]
+    out["query_ancestors_median_size"] = statistics.median(sizes)
+    out["query_ancestors_ms"] = p50(lambda t: lineage.ancestors(G, t))
+    sources = {t: rng.choice(lineage.ancestors(G, t) or [t]) for t in targets}
+
+    def one_path(t):
+        try:
+            lineage.path(G, sources[t], t)
+        except NoPath:
+            pass
+    out["query_path_ms"] = p50(one_path)
+    out["query_plan_ms"] = p50(lambda t: lineage.plan(G, t))
+    return out
+
+
+def naive_config(project: Path) -> Path:
+    """The same pages built the obvious way: mkdocs-material with every paper in the nav."""
+    import yaml
+
+    cfg = yaml.safe_load((project / "mkdocs.yml").read_text(encoding="utf-8"))
+    papers = sorted(p.stem for p in (project / "site_src" / "papers").glob("*.md") if p.stem != "index")
+    cfg["nav"] = [*cfg["nav"], {"All papers": [{p: f"papers/{p}.md"} for p in papers]}]
+    cfg["site_dir"] = str(project / "site-naive")
+    path = project / "mkdocs-naive.yml"
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def build(tmp: Path, n: int, naive: bool) -> dict:
+    project = synth.generate(n, tmp / f"kb{n}")
+    env = {"KB_VENDOR_CACHE": str(ROOT / ".cache" / "npm")}
+    seconds, rss = timed([PY, "-m", "kb.cli", "--root", str(project), "build"], env=env)
+    out = {f"build_{n // 1000}k_s": seconds, f"peak_rss_{n // 1000}k_mb": rss}
+    if naive:
+        out[f"naive_{n // 1000}k_s"], _ = timed([PY, "-m", "mkdocs", "build", "-q", "-f", str(naive_config(project))])
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rebuild_one(project: Path, paper_id: str) -> float:
+    """Seconds from saving an edited record to its new text being served by ``kb serve``."""
+    port = _free_port()
+    env = {**os.environ, "KB_VENDOR_CACHE": str(ROOT / ".cache" / "npm")}
+    server = subprocess.Popen([PY, "-m", "kb.cli", "--root", str(project), "serve", "--address", f"127.0.0.1:{port}"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/papers/{paper_id}.html"
+
+    def page() -> str:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+    try:
+        deadline = time.time() + 600
+        while "<html" not in page():
+            if time.time() > deadline or server.poll() is not None:
+                raise SystemExit("kb serve did not come up")
+            time.sleep(0.5)
+        time.sleep(2)  # let the first build and the watchers settle
+        record = project / "papers" / f"{paper_id}.yaml"
+        text = record.read_text(encoding="utf-8")
+        marker = f"BENCHMARKMARKER{int(time.time())}"
+        anchor = "overview:\n    en: "
+        assert anchor in text or "overview:\n    en: >-" in text, "unexpected record layout"
+        start = time.perf_counter()
+        record.write_text(text.replace("  overview:\n    en: ", f"  overview:\n    en: {marker} ", 1)
+                          if "  overview:\n    en: " in text else text, encoding="utf-8")
+        while marker not in page():
+            if time.perf_counter() - start > 120:
+                raise SystemExit("the edit never reached the served page")
+            time.sleep(0.05)
+        return time.perf_counter() - start
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def copy_real_project(dest: Path) -> Path:
+    for name in ("mkdocs.yml", "package.json", "package-lock.json"):
+        shutil.copyfile(ROOT / name, dest / name)
+    for folder in ("papers", "runnable", "results", "site_src/templates"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, dest / folder)
+    (dest / "kb" / "data").mkdir(parents=True)
+    shutil.copyfile(ROOT / "kb" / "data" / "glossary.yaml", dest / "kb" / "data" / "glossary.yaml")
+    return dest
+
+
+def runnables() -> dict:
+    seconds, _ = timed([PY, "-m", "pytest", "tests/runnable", "-q", "-n", "2", "--dist", "loadfile", "-p", "no:cacheprovider"],
+                       cwd=ROOT)
+    return {"runnables_cpu_s": seconds}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="skip the 1k/10k build growth (≤ 10 minutes)")
+    ap.add_argument("--skip", default="", help="comma-separated stages to skip: load,queries,build,rebuild,runnables")
+    args = ap.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
+    figures: dict = {}
+    stages = []
+    with tempfile.TemporaryDirectory(prefix="kb-bench-") as t:
+        tmp = Path(t)
+        if "load" not in skip:
+            stages.append(("load", lambda: load_validate(tmp)))
+        if "queries" not in skip:
+            stages.append(("queries", queries))
+        if "build" not in skip:
+            stages.append(("build 2k", lambda: build(tmp, 2000, naive=True)))
+            if not args.quick:
+                stages += [("build 1k", lambda: build(tmp, 1000, naive=False)),
+                           ("build 10k", lambda: build(tmp, 10_000, naive=False))]
+        if "rebuild" not in skip:
+            stages.append(("rebuild real", lambda: {"rebuild_one_s": rebuild_one(copy_real_project(tmp / "real"), "bert")}))
+            stages.append(("rebuild 2k", lambda: {"rebuild_one_2k_s": rebuild_one(
+                tmp / "kb2000" if (tmp / "kb2000").is_dir() else synth.generate(2000, tmp / "kb2000"), "p001000")}))
+        if "runnables" not in skip:
+            stages.append(("runnables", runnables))
+        for name, stage in stages:
+            start = time.perf_counter()
+            figures.update(stage())
+            print(f"[{name}: {time.perf_counter() - start:.1f} s]", file=sys.stderr, flush=True)
+    if "build_2k_s" in figures and "naive_2k_s" in figures:
+        figures["build_ratio_2k"] = figures["build_2k_s"] / figures["naive_2k_s"]
+        figures["peak_rss_mb"] = figures["peak_rss_2k_mb"]
+    if "build_1k_s" in figures and "build_10k_s" in figures:
+        figures["build_growth_10x"] = figures["build_10k_s"] / figures["build_1k_s"]
+    met = {k: (figures[k] <= lim if op == "<=" else figures[k] >= lim) for k, (op, lim) in BUDGETS.items() if k in figures}
+    print(f"{'figure':<30} {'value':>12}  budget")
+    for k, v in figures.items():
+        budget = f"{BUDGETS[k][0]} {BUDGETS[k][1]:g}  {'ok' if met[k] else 'MISSED'}" if k in BUDGETS else ""
+        print(f"{k:<30} {v:>12.3f}  {budget}" if isinstance(v, float) else f"{k:<30} {v:>12}  {budget}")
+    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
+               "processor": platform.processor() or None}
+    print(json.dumps({"figures": {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
+                      "met": met, "quick": args.quick, "machine": machine}, sort_keys=True))
+    return 0 if all(met.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

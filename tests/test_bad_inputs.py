@@ -1,0 +1,124 @@
+"""Bad input in every entry point: ``kb build`` stops on every broken record fixture with the same
+message as ``kb validate`` and writes nothing; ``kb bib import`` reports every unusable entry with
+file:line, entry and field, exits 1 and writes nothing; a 10,000-entry .bib stays in bounds."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.bib import import_bib
+from kb.cli import main
+
+from .bad_cases import BIB_CASES, RECORD_CASES, materialise
+from .conftest import DATA
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file's bytes, but kb's parse cache (``.cache/``), which is not output."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.relative_to(folder).as_posix().startswith(".cache/")}
+
+
+@pytest.mark.parametrize("case", RECORD_CASES)
+def test_build_stops_on_bad_fixture_with_validate_message_and_writes_nothing(case, tmp_path, capsys):
+    project = materialise(case, tmp_path / "project")
+    out = tmp_path / "out" / "site"
+    out.mkdir(parents=True)
+    (out / "index.html").write_text("the previous site", encoding="utf-8")
+    (out / "papers").mkdir()
+    (out / "papers" / "a.html").write_bytes(b"\x00previous")
+    before, project_before = snapshot(out.parent), snapshot(project)
+    started = time.perf_counter()
+    assert main(["--root", str(project), "build", "--out", str(out)]) == 1
+    elapsed = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert err == (project / "expected.txt").read_text(encoding="utf-8")  # the same words as kb validate
+    assert "Traceback" not in err
+    assert snapshot(out.parent) == before            # previous site byte-identical, no .site-* staging left
+    assert snapshot(project) == project_before       # no site_src/ or site/ written into the project
+    assert elapsed < 10, f"kb build took {elapsed:.1f} s: it must stop before rendering or mkdocs"
+
+
+@pytest.mark.parametrize("case", [c for c in BIB_CASES if c != "bib-10k"])
+def test_bib_import_bad_fixture_fails_with_expected_message(case, tmp_path, capsys, monkeypatch):
+    folder = materialise(case, tmp_path / case)
+    into = tmp_path / "papers"
+    monkeypatch.chdir(folder)  # messages name the file as given on the command line
+    for dry in ([], ["--dry-run"]):
+        assert main(["--root", str(DATA / "mini"), "bib", "import", "refs.bib", "--into", str(into), *dry]) == 1
+        err = capsys.readouterr().err
+        assert err == (folder / "expected.txt").read_text(encoding="utf-8")
+        assert "Traceback" not in err
+        assert not into.exists()  # all or nothing: the good entry is not written either
+
+
+def test_bib_import_errors_are_in_the_json_report(tmp_path, capsys):
+    folder = materialise("bib-unknown-type", tmp_path / "case")
+    assert main(["--root", str(DATA / "mini"), "bib", "import", str(folder / "refs.bib"), "--dry-run", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["imported"] == 0 and report["ids"] == []
+    assert [(e["key"], e["line"]) for e in report["errors"]] == [("srivastava2014dropout", 7)]
+
+
+def test_bib_import_skips_existing_records_without_failing(tmp_path):
+    """Re-importing a file is harmless: entries whose record exists are skipped, not errors."""
+    bib = tmp_path / "refs.bib"
+    bib.write_text("@article{a2000, title={A}, author={B, C}, year={2000}}\n"
+                   "@article{b2001, title={B}, author={D, E}, year={2001}}\n", encoding="utf-8")
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a2000.yaml").write_text("precious", encoding="utf-8")
+    report = import_bib(bib, tmp_path / "papers", existing={"a2000"})
+    assert report.errors == [] and report.imported == ["b2001"]
+    assert [s["key"] for s in report.skipped] == ["a2000"]
+    assert (tmp_path / "papers" / "a2000.yaml").read_text(encoding="utf-8") == "precious"
+
+
+def test_bib_import_reports_every_field_problem_and_two_entries_making_one_id(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text("@article{x, title={}, author={}, year={199}}\n"
+                   "@article{Same-Key, title={A}, author={B, C}, year={2000}}\n"
+                   "@article{same_key, title={A}, author={B, C}, year={2000}}\n", encoding="utf-8")
+    report = import_bib(bib, tmp_path / "papers", existing=set())
+    found = {(e["key"], e["field"]) for e in report.errors}
+    assert {("x", "title"), ("x", "author"), ("same_key", "kbid")} <= found
+    assert all(e["line"] in (1, 2, 3) and e["reason"] for e in report.errors)
+    assert report.imported == [] and not (tmp_path / "papers").exists()
+
+
+def _run_import(tmp_path: Path, bib: Path, into: Path, *extra: str) -> tuple[subprocess.CompletedProcess, float, int]:
+    """``kb bib import`` in its own process: (result, seconds, peak resident memory in MiB)."""
+    probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+             "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+             "print(r.returncode, time.perf_counter() - t, "
+             "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); "
+             "sys.stderr.write(r.stderr)")
+    cmd = [sys.executable, "-c", probe, sys.executable, "-m", "kb", "--root", str(DATA / "mini"),
+           "bib", "import", str(bib), "--into", str(into), *extra]
+    run = subprocess.run(cmd, capture_output=True, text=True, cwd=bib.parent, timeout=300)
+    rc, seconds, mib = run.stdout.split()
+    return subprocess.CompletedProcess(cmd, int(rc), "", run.stderr), float(seconds), int(mib)
+
+
+def test_bib_10k_entries_import_in_bounded_time_and_memory(tmp_path):
+    folder = materialise("bib-10k", tmp_path / "case")
+    into = tmp_path / "papers"
+    run, seconds, mib = _run_import(tmp_path, folder / "refs.bib", into)
+    assert run.returncode == 0, run.stderr
+    assert len(list(into.glob("*.yaml"))) == 10_000
+    # Generous bounds (about 30 s and 250 MiB here, on a shared 2-core machine).
+    assert seconds < 180 and mib < 1024, (seconds, mib)
+
+
+def test_bib_10k_with_one_duplicate_fails_at_its_line_and_writes_nothing(tmp_path):
+    folder = materialise("bib-10k", tmp_path / "case", broken=True)
+    into = tmp_path / "papers"
+    run, seconds, mib = _run_import(tmp_path, folder / "refs.bib", into)
+    assert run.returncode == 1
+    assert run.stderr == (folder / "expected.txt").read_text(encoding="utf-8").replace(
+        "refs.bib:", f"{folder / 'refs.bib'}:")
+    assert not into.exists() and seconds < 180 and mib < 1024
