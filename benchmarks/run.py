@@ -24,6 +24,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synth  # noqa: E402
 
@@ -104,8 +106,6 @@ def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
 
 def naive_config(project: Path) -> Path:
     """The same pages built the obvious way: mkdocs-material with every paper in the nav."""
-    import yaml
-
     cfg = yaml.safe_load((project / "mkdocs.yml").read_text(encoding="utf-8"))
     papers = sorted(p.stem for p in (project / "site_src" / "papers").glob("*.md") if p.stem != "index")
     cfg["nav"] = [*cfg["nav"], {"All papers": [{p: f"papers/{p}.md"} for p in papers]}]
@@ -153,13 +153,12 @@ def rebuild_one(project: Path, paper_id: str) -> float:
             time.sleep(0.5)
         time.sleep(2)  # let the first build and the watchers settle
         record = project / "papers" / f"{paper_id}.yaml"
-        text = record.read_text(encoding="utf-8")
+        data = yaml.safe_load(record.read_text(encoding="utf-8"))
         marker = f"BENCHMARKMARKER{int(time.time())}"
-        anchor = "overview:\n    en: "
-        assert anchor in text or "overview:\n    en: >-" in text, "unexpected record layout"
+        data["summary"]["overview"]["en"] = f"{marker} {data['summary']['overview']['en']}"
+        edited = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
         start = time.perf_counter()
-        record.write_text(text.replace("  overview:\n    en: ", f"  overview:\n    en: {marker} ", 1)
-                          if "  overview:\n    en: " in text else text, encoding="utf-8")
+        record.write_text(edited, encoding="utf-8")
         while marker not in page():
             if time.perf_counter() - start > 120:
                 raise SystemExit("the edit never reached the served page")
