@@ -8,19 +8,24 @@ from the pooled [CLS] vector (B follows A half of the time). Tiny corpus: "sente
 arithmetic progressions mod n_words; the real next sentence continues the progression.
 Gate: margin = min(mlm_accuracy - 1/n_words, nsp_accuracy - 0.5) >= 0.35 on held-out pairs, i.e. the
 masked-LM accuracy is at least 35 points above chance AND next-sentence accuracy is >= 0.85.
-Run: python -m runnable.bert --preset tiny
+Run: python -m runnable.bert --preset tiny   (data parallel: torchrun --nproc_per_node=N -m runnable.bert --preset gpu --device cuda)
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass, fields, replace
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 GATE = ("min-margin-over-chance", ">=", 0.35)
 PAD, CLS, SEP, MASK, N_SPECIAL = 0, 1, 2, 3, 4  # words are tokens 4 .. 4 + n_words - 1
@@ -127,10 +132,24 @@ def make_batch(cfg: Config, n: int, g: torch.Generator):
     return inputs, segments, labels, is_next.long()
 
 
+def setup_ddp(device: str):
+    """Under torchrun (WORLD_SIZE > 1) join the process group: returns (rank, world size, device)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 def train(cfg: Config, device: str = "cpu") -> dict:
+    rank, world, device = setup_ddp(device)                    # every rank draws the same batches, keeps its share
     torch.manual_seed(cfg.seed)
     g, g_test = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 10_000)
     model = build_model(cfg).to(device)
+    net = DDP(model) if world > 1 else model                   # DDP averages the gradients over the ranks
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
     warm = max(1, cfg.steps // 10)                             # linear warm-up then linear decay (§A.2)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, (cfg.steps - s) / (cfg.steps - warm)))
@@ -138,9 +157,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     start, tokens_seen = time.perf_counter(), 0
     model.train()
     for _ in range(cfg.steps):
-        inputs, segments, labels, is_next = (t.to(device) for t in make_batch(cfg, cfg.batch_size, g))
+        inputs, segments, labels, is_next = (t[rank::world].to(device) for t in make_batch(cfg, cfg.batch_size, g))
         with torch.autocast(**amp):
-            mlm_logits, nsp_logits = model(inputs, segments)
+            mlm_logits, nsp_logits = net(inputs, segments)
         loss = F.cross_entropy(mlm_logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100) + \
             F.cross_entropy(nsp_logits.float(), is_next)       # sum of the two pre-training losses
         opt.zero_grad()
@@ -148,22 +167,29 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        tokens_seen += inputs.numel()
+        tokens_seen += inputs.numel() * world
     train_s = time.perf_counter() - start
     model.eval()
-    inputs, segments, labels, is_next = (t.to(device) for t in make_batch(cfg, cfg.n_test, g_test))  # held out
-    with torch.no_grad(), torch.autocast(**amp):
+    inputs, segments, labels, is_next = (t[rank::world].to(device) for t in make_batch(cfg, cfg.n_test, g_test))
+    with torch.no_grad(), torch.autocast(**amp):               # held out; each rank scores its share
         mlm_logits, nsp_logits = model(inputs, segments)
     chosen = labels != -100
-    mlm_acc = (mlm_logits.argmax(-1)[chosen] == labels[chosen]).float().mean().item()
-    nsp_acc = (nsp_logits.argmax(-1) == is_next).float().mean().item()
+    counts = torch.tensor([(mlm_logits.argmax(-1)[chosen] == labels[chosen]).sum().item(), chosen.sum().item(),
+                           (nsp_logits.argmax(-1) == is_next).sum().item(), len(is_next)], dtype=torch.float64)
+    if world > 1:
+        counts = counts.to(device)
+        dist.all_reduce(counts)                                # sum the hits and counts over the ranks
+        if os.environ.get("KB_DDP_CHECKSUM"):                  # lets the DDP test compare the ranks' weights
+            digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters()))
+            print(f"ddp-params rank={rank} sha256={digest.hexdigest()}", file=sys.stderr, flush=True)
+    mlm_acc, nsp_acc = (counts[0] / counts[1]).item(), (counts[2] / counts[3]).item()
     mlm_chance = 1 / (cfg.vocab - N_SPECIAL)
     value = min(mlm_acc - mlm_chance, nsp_acc - 0.5)
     params = sum(p.numel() for p in model.parameters())
     return {"metric": GATE[0], "value": value, "passed": value >= GATE[2], "mlm_accuracy": mlm_acc,
             "mlm_chance": mlm_chance, "nsp_accuracy": nsp_acc, "params": params, "final_loss": loss.item(),
             "seconds": time.perf_counter() - start, "tokens_per_s": tokens_seen / train_s,
-            "model_flops_per_s": 6 * params * tokens_seen / train_s}
+            "model_flops_per_s": 6 * params * tokens_seen / train_s, "world_size": world}
 
 
 def main(argv=None) -> int:
@@ -183,8 +209,11 @@ def main(argv=None) -> int:
             ast.literal_eval(value) if isinstance(old, tuple) else type(old)(value)
         cfg = replace(cfg, **{key: new})
     result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
+    if not dist.is_initialized() or dist.get_rank() == 0:     # one report, from rank 0
+        print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
+              f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})", flush=True)
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return 0 if result["passed"] else 1
 
 

@@ -10,19 +10,24 @@ residual-minus-plain = residual accuracy - plain accuracy on the held-out digits
 needs the residual net itself to reach RESIDUAL_FLOOR held-out accuracy, so a pass means the
 residual net learned the task and the plain one of equal depth fell clearly behind. In 6 epochs the
 plain net barely learns at all, a far wider gap than Fig. 1's: the gate shows the direction only.
-Run: python -m runnable.resnet --preset tiny
+Run: python -m runnable.resnet --preset tiny   (data parallel: torchrun --nproc_per_node=N -m runnable.resnet --preset gpu --device cuda)
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
+import os
+import sys
 import time
 from dataclasses import dataclass
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
 
 GATE = ("residual-minus-plain", ">=", 0.20)
 RESIDUAL_FLOOR = 0.95                # the residual net's own held-out accuracy must reach this
@@ -120,41 +125,70 @@ def load_data(cfg: Config):
     return x[tr], y[tr], x[te], y[te]
 
 
+def setup_ddp(device: str):
+    """Under torchrun (WORLD_SIZE > 1) join the process group: returns (rank, world size, device)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0, 1, device
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+    if device.startswith("cuda"):
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size(), device
+
+
 @torch.no_grad()
-def accuracy(model, x, y, device, batch=500):
+def accuracy(model, x, y, device, batch=500, rank=0, world=1):
+    """Each rank scores its share of the examples; hits and counts are summed over the ranks."""
     model.eval()
+    x, y = x[rank::world], y[rank::world]
     hits = sum((model(x[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum().item()
                for i in range(0, len(y), batch))
-    return hits / len(y)
+    counts = torch.tensor([hits, len(y)], dtype=torch.float64, device=device)
+    if world > 1:
+        dist.all_reduce(counts)
+    return (counts[0] / counts[1]).item()
 
 
-def fit(model, cfg: Config, data, device: str) -> dict:
-    """One net, trained with a fixed seed so plain and residual see the same batches."""
+def fit(model, cfg: Config, data, device: str, rank: int = 0, world: int = 1) -> dict:
+    """One net, trained with a fixed seed so plain and residual see the same batches (every rank draws
+    the same batch and keeps its share; DDP averages the gradients)."""
     x_tr, y_tr, x_te, y_te = data
+    net = DDP(model) if world > 1 else model
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     g = torch.Generator().manual_seed(cfg.seed)
     for _ in range(cfg.epochs):
         model.train()
         for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
-            xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
+            if len(idx) < world:
+                continue                                              # too small to give every rank an example
+            xb, yb = x_tr[idx[rank::world]].to(device), y_tr[idx[rank::world]].to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                loss = F.cross_entropy(model(xb).float(), yb)
+                loss = F.cross_entropy(net(xb).float(), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
         sched.step()
-    return {"test": accuracy(model, x_te, y_te, device), "train": accuracy(model, x_tr, y_tr, device)}
+    if world > 1:                                                     # batch-norm statistics are per rank:
+        for b in model.buffers():                                     # take rank 0's, as DDP does each step
+            dist.broadcast(b, 0)
+        if os.environ.get("KB_DDP_CHECKSUM"):                         # lets the DDP test compare the ranks
+            digest = hashlib.sha256(b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters()))
+            print(f"ddp-params rank={rank} sha256={digest.hexdigest()}", file=sys.stderr, flush=True)
+    return {"test": accuracy(model, x_te, y_te, device, rank=rank, world=world),
+            "train": accuracy(model, x_tr, y_tr, device, rank=rank, world=world)}
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
     t0 = time.time()
+    rank, world, device = setup_ddp(device)
     data = load_data(cfg)
     out = {"depth": 6 * cfg.n + 2}
     for name in cfg.nets.split(","):
         torch.manual_seed(cfg.seed)                                   # same initial draw for both
         model = CifarNet(cfg, residual=name == "residual").to(device)
-        acc = fit(model, cfg, data, device)
+        acc = fit(model, cfg, data, device, rank, world)
         out[f"{name}_accuracy"], out[f"{name}_train_accuracy"] = acc["test"], acc["train"]
         out[f"{name}_params"] = sum(p.numel() for p in model.parameters())
     res, plain = out.get("residual_accuracy", 0.0), out.get("plain_accuracy", 0.0)
@@ -162,7 +196,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     return {"metric": GATE[0], "value": value,
             "passed": value >= GATE[2] and res >= RESIDUAL_FLOOR,
             "params": out.get("residual_params", out.get("plain_params")),
-            "seconds": round(time.time() - t0, 2), **out}
+            "seconds": round(time.time() - t0, 2), "world_size": world, **out}
 
 
 def _parse(value: str, default):
@@ -186,7 +220,10 @@ def main(argv=None) -> int:
             p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
         cfg = dataclasses.replace(cfg, **{key: _parse(value, getattr(cfg, key))})
     result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    if not dist.is_initialized() or dist.get_rank() == 0:            # one report, from rank 0
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()), flush=True)
+    if dist.is_initialized():
+        dist.destroy_process_group()
     return 0 if result["passed"] else 1
 
 
