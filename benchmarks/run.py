@@ -170,6 +170,7 @@ def rebuild_one(project: Path, paper_id: str) -> float:
 
 
 def copy_real_project(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     for name in ("mkdocs.yml", "package.json", "package-lock.json"):
         shutil.copyfile(ROOT / name, dest / name)
     for folder in ("papers", "runnable", "results", "site_src/templates"):
@@ -213,8 +214,10 @@ def main(argv=None) -> int:
             stages.append(("runnables", runnables))
         for name, stage in stages:
             start = time.perf_counter()
-            figures.update(stage())
-            print(f"[{name}: {time.perf_counter() - start:.1f} s]", file=sys.stderr, flush=True)
+            got = stage()
+            figures.update(got)
+            shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in got.items())
+            print(f"[{name}: {time.perf_counter() - start:.1f} s] {shown}", file=sys.stderr, flush=True)
     if "build_2k_s" in figures and "naive_2k_s" in figures:
         figures["build_ratio_2k"] = figures["build_2k_s"] / figures["naive_2k_s"]
         figures["peak_rss_mb"] = figures["peak_rss_2k_mb"]
