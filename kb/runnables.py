@@ -38,7 +38,9 @@ if mode == "params":
     out = {"params": sum(p.numel() for p in model.parameters())}
 else:
     out = dict(mod.train(cfg, device))
-    out["device_name"] = torch.cuda.get_device_name() if device.startswith("cuda") else (platform.processor() or platform.machine())
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), None) \
+        if sys.platform.startswith("linux") else None
+    out["device_name"] = torch.cuda.get_device_name() if device.startswith("cuda") else (cpu or platform.processor() or platform.machine())
     out["torch"] = torch.__version__
     out["cuda"] = torch.version.cuda
 print("\n" + json.dumps(out, default=float))
