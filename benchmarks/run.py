@@ -40,15 +40,19 @@ BUDGETS = {  # figure: (op, limit)
 
 def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
     """Run ``cmd``; return (seconds, peak RSS of that process in MB). Fails loudly."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    err = proc.stderr.read().decode(errors="replace")
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{err[-3000:]}")
+    # stderr goes to a file, not a pipe: nobody reads a pipe until the process ends, and a
+    # build that logs more than the pipe holds would block forever.
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
+                                stdout=subprocess.DEVNULL, stderr=log)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            log.seek(0)
+            err = log.read().decode(errors="replace")
+            raise SystemExit(f"failed ({code}): {' '.join(cmd)}\n{err[-3000:]}")
     return seconds, usage.ru_maxrss / 1024
 
 

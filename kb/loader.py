@@ -76,11 +76,12 @@ def parse_record(rel: str, raw: bytes, strict: bool = False,
     guess = rel.rpartition("/")[2].rpartition(".")[0] or rel
     try:
         text = yamlio.decode(raw)
-        data = cache.get(raw) if cache else None
+        key = cache.key(raw) if cache else b""
+        data = cache.get(key) if cache else None
         if data is None:
             data = yamlio.load(text)
             if cache:
-                cache.put(raw, data)
+                cache.put(key, data)
     except yamlio.YamlProblem as e:
         return None, [Problem(rel, e.line, e.col, e.field, e.message, guess)]
     if not isinstance(data, dict):
@@ -139,7 +140,6 @@ class ParseCache:
     def __init__(self, root: Path):
         tag = hashlib.blake2b(Path(yamlio.__file__).read_bytes() + sys.version.encode(), digest_size=8).hexdigest()
         self.path = root / ".cache" / "kb" / f"yaml-{tag}.marshal"
-        self.old: dict[bytes, Any] = {}
         self.new: dict[bytes, Any] = {}
         try:
             loaded = marshal.loads(self.path.read_bytes())
@@ -151,15 +151,14 @@ class ParseCache:
     def key(raw: bytes) -> bytes:
         return hashlib.blake2b(raw, digest_size=16).digest()
 
-    def get(self, raw: bytes) -> Any:
-        k = self.key(raw)
-        data = self.old.get(k)
+    def get(self, key: bytes) -> Any:
+        data = self.old.get(key)
         if data is not None:
-            self.new[k] = data
+            self.new[key] = data
         return data
 
-    def put(self, raw: bytes, data: Any) -> None:
-        self.new[self.key(raw)] = data
+    def put(self, key: bytes, data: Any) -> None:
+        self.new[key] = data
 
     def save(self) -> None:
         """Keep the entries of this run only; written aside and renamed, so never half a file."""
