@@ -26,8 +26,8 @@ KEEP = ("templates/", "assets/vendor/")
 VENDOR = "assets/vendor"
 
 
-def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
-    """Make ``docs`` hold exactly ``pages`` (plus ``templates/``); return the paths changed.
+def write_pages(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
+    """Write each of ``pages`` under ``docs`` whose bytes differ; return the paths written.
 
     A file is rewritten only when its bytes differ, so a watching ``mkdocs serve``
     rebuilds only what changed and never loops.
@@ -43,6 +43,12 @@ def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
         tmp.write_bytes(data)
         os.replace(tmp, target)
         changed.append(rel)
+    return changed
+
+
+def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
+    """Make ``docs`` hold exactly ``pages`` (plus what :data:`KEEP` names); return the paths changed."""
+    changed = write_pages(docs, pages)
     for path in sorted(docs.rglob("*"), reverse=True):
         rel = path.relative_to(docs).as_posix()
         if (rel + "/").startswith(KEEP) or rel in pages:
@@ -55,10 +61,11 @@ def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
     return changed
 
 
-def render_all(base: KnowledgeBase) -> dict[str, str | bytes]:
+def render_all(base: KnowledgeBase, only: set[str] | None = None) -> dict[str, str | bytes]:
+    """Every page; with ``only``, just the pages of those records."""
     from .site import render
 
-    return render(base)
+    return render(base, only)
 
 
 def config_overrides(root: Path) -> dict:

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import time
 import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from . import lineage as lin
@@ -152,10 +155,11 @@ def cmd_run(args) -> int:
     if not ids or ids == [None]:
         raise KBError("name a paper, or --all")
     overrides = dict(o.removeprefix("--").split("=", 1) for o in args.override)
-    results, failed = [], []
-    for n, paper_id in enumerate(ids, 1):
-        if args.all and not args.json:
-            print(f"[{n}/{len(ids)}] {paper_id} …", file=sys.stderr, flush=True)
+    jobs = max(1, args.jobs if args.all else 1)
+    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:  # n processes share the cores, not n × all
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+
+    def one(paper_id: str) -> dict:
         try:
             r = runnables.run(base, paper_id, args.preset, args.device, args.timeout, overrides)
             if args.record:
@@ -164,16 +168,37 @@ def cmd_run(args) -> int:
             if not args.all:
                 raise
             r = {"paper": paper_id, "preset": args.preset, "device": args.device, "passed": False, "error": str(e)}
-        results.append(r)
-        if not r["passed"]:
-            failed.append(paper_id)
+        return r
+
+    def report(r: dict) -> None:
         if not args.json:
-            print(f"{paper_id:<20} " + (f"{r['metric']} = {r['value']:.4f} ({r['gate']}) "
-                                        f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
-                                        if "error" not in r else f"ERROR {r['error']}"))
+            print(f"{r['paper']:<20} " + (f"{r['metric']} = {r['value']:.4f} ({r['gate']}) "
+                                          f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
+                                          if "error" not in r else f"ERROR {r['error']}"), flush=True)
+
+    done: dict[str, dict] = {}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(jobs) as pool:  # each runnable is its own process; threads only wait
+        pending = {}
+        for n, paper_id in enumerate(ids, 1):
+            if args.all and not args.json:
+                print(f"[{n}/{len(ids)}] {paper_id} …", file=sys.stderr, flush=True)
+            pending[pool.submit(one, paper_id)] = paper_id
+            if len(pending) >= jobs:
+                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    del pending[f]
+                    done[f.result()["paper"]] = f.result()
+                    report(f.result())
+        for f in pending:
+            done[f.result()["paper"]] = f.result()
+            report(f.result())
+    results = [done[i] for i in ids]
+    failed = [r["paper"] for r in results if not r["passed"]]
     if args.json:
         summary = {"passed": len(ids) - len(failed), "failed": failed, "results": results,
-                   "seconds": round(sum(r.get("seconds", 0) for r in results), 2)}
+                   "seconds": round(sum(r.get("seconds", 0) for r in results), 2),
+                   "wall_seconds": round(time.perf_counter() - start, 2), "jobs": jobs}
         print(json.dumps(summary if args.all else results[0], ensure_ascii=False, indent=2))
     elif args.all:
         print(f"{len(ids) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
@@ -225,6 +250,7 @@ def _more_commands(sub, add) -> None:
     sp.add_argument("--preset", default="tiny", choices=["tiny", "paper", "gpu"])
     sp.add_argument("--device", default="cpu")
     sp.add_argument("--timeout", type=float, default=600, help="seconds per runnable")
+    sp.add_argument("--jobs", type=int, default=1, help="with --all: runnables at once, each in its own process")
     sp.add_argument("--record", action="store_true", help="write results/<id>.json with provenance")
     sp.add_argument("--set", dest="override", action="append", default=[], metavar="FIELD=VALUE",
                     help="override a Config field")

@@ -1,6 +1,8 @@
 """``kb.load(root)``: read, validate, check and graph the records in one call."""
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,23 @@ def find_root(start: Path | None = None) -> Path:
     raise NotFound(f"no project (a folder with mkdocs.yml and papers/) at or above {here}; pass --root")
 
 
+@contextmanager
+def gc_paused():
+    """Hold the cyclic garbage collector while a burst of long-lived objects is made.
+
+    Loading allocates ~100 objects per record and frees almost none, so every collection
+    rescans a heap that only grows: at 10,000 records that was 60 % of a warm load
+    (BENCHMARKS.md). Reference counting still frees what is dropped; cycles wait until after.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def load(root: str | Path | None = None, strict: bool = False) -> KnowledgeBase:
     """Load the knowledge base at ``root`` (default: :func:`find_root`).
 
@@ -53,11 +72,12 @@ def load(root: str | Path | None = None, strict: bool = False) -> KnowledgeBase:
     ``strict`` turns them into errors.
     """
     root = Path(root).resolve() if root else find_root()
-    records, problems = read_records(root, strict)
-    broken = {Path(p.path).stem for p in problems if p.severity == "error"}
-    problems += checks.check_all(records, root, broken)
-    graph = lineage.build_graph(r.paper for r in records)
-    problems += checks.check_cycles(records, graph)
+    with gc_paused():
+        records, problems = read_records(root, strict)
+        broken = {Path(p.path).stem for p in problems if p.severity == "error"}
+        problems += checks.check_all(records, root, broken)
+        graph = lineage.build_graph(r.paper for r in records)
+        problems += checks.check_cycles(records, graph)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ValidationFailed(problems)

@@ -79,7 +79,11 @@ def html_href(node: str, from_page: str) -> str:
     return node_url(node, from_page)[: -len(".md")] + ".html"
 
 
-def context_for_pages(base: KnowledgeBase) -> Iterator[tuple[str, str | None, dict]]:
+def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iterator[tuple[str, str | None, dict]]:
+    """Every page; with ``only``, just the pages of those records (``kb serve``'s first pass)."""
+    if only is not None:
+        yield from record_pages(base, sorted(only & base.records.keys()))
+        return
     G = base.graph
     papers = base.papers
     course = base.course()
@@ -110,13 +114,20 @@ def context_for_pages(base: KnowledgeBase) -> Iterator[tuple[str, str | None, di
     yield "bibliography.md", "bibliography.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.authors[0].split()[-1], p.year)),
                                                     "apa": apa}
     yield "papers.bib", None, {"text": export(list(papers.values()))}
-    for pid in sorted(papers):
+    yield from record_pages(base, sorted(papers))
+
+
+def record_pages(base: KnowledgeBase, ids: list[str]) -> Iterator[tuple[str, str, dict]]:
+    """A paper's page and its concepts' pages, for each of ``ids``."""
+    G = base.graph
+    papers = base.papers
+    for pid in ids:
         p = papers[pid]
         rel = f"papers/{pid}.md"
         up, down = neighbours(base, pid)
         yield rel, "paper.md.j2", {
             "p": p, "up": up, "down": down, "plan": lin.plan(G, pid)[:-1], "sections": SECTION_TITLES,
-            "bibtex": export([p]).strip(), "apa": apa(p), "results": results.get(pid, []),
+            "bibtex": export([p]).strip(), "apa": apa(p), "results": results_of(base, pid) if p.runnable else [],
             "code": (base.root / "runnable" / f"{p.runnable.id}.py").read_text(encoding="utf-8") if p.runnable else None,
             "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r))}
         for c in p.concepts:

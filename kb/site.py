@@ -124,13 +124,13 @@ def environment(root: Path) -> Environment:
     return env
 
 
-def render(base: KnowledgeBase) -> dict[str, str | bytes]:
-    """Every generated page, keyed by its path under ``site_src/``."""
+def render(base: KnowledgeBase, only: set[str] | None = None) -> dict[str, str | bytes]:
+    """Every generated page, keyed by its path under ``site_src/``; with ``only``, those records' pages."""
     from .pages import context_for_pages
 
     env = environment(base.root)
     pages: dict[str, str | bytes] = {}
-    for rel, template, ctx in context_for_pages(base):
+    for rel, template, ctx in context_for_pages(base, only):
         if template is None:  # a file shipped as is (the .bib)
             pages[rel] = ctx["text"]
             continue

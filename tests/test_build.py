@@ -111,3 +111,61 @@ def test_zensical_builds_the_generated_tree(copy):
     run = subprocess.run([zensical, "build"], cwd=copy, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (copy / "site" / "papers" / "attn.html").is_file() and (copy / "site" / "search.json").is_file()
+
+
+def test_render_of_some_records_is_their_pages_as_the_full_render_has_them(copy):
+    from kb import load
+    from kb.build import render_all
+
+    base = load(copy)
+    full, some = render_all(base), render_all(base, only={"mlm", "no-such-record"})
+    assert sorted(some) == sorted(k for k in full if k == "papers/mlm.md" or k.startswith("concepts/mlm/"))
+    assert len(some) > 1 and all(some[k] == full[k] for k in some)
+
+
+def test_edited_records_are_named_only_when_nothing_else_changed():
+    from kb.serve import edited_records
+
+    before = {"papers/a.yaml": 1, "papers/b.yaml": 1, "runnable/a.py": 1}
+    assert edited_records(before, {**before, "papers/b.yaml": 2}) == {"b"}
+    assert edited_records(before, {**before, "papers/c.yaml": 1}) == {"c"}
+    assert edited_records(before, {**before, "runnable/a.py": 2}) is None
+    assert edited_records(before, {k: v for k, v in before.items() if k != "papers/a.yaml"}) is None
+
+
+def test_serve_writes_the_edited_page_first_then_its_neighbours(copy):
+    import threading
+    import time
+
+    import kb.serve
+
+    kb.serve.refresh(copy)
+    docs = copy / "site_src" / "papers"
+    record = copy / "papers" / "mlm.yaml"
+    edit = lambda: record.write_text(record.read_text(encoding="utf-8").replace(  # noqa: E731
+        "Attention inside the encoder.", "EDITED-WHY"), encoding="utf-8")
+    # the fast pass: only the edited record's own pages
+    edit()
+    written = kb.serve.refresh(copy, {"mlm"})
+    assert "papers/mlm.md" in written and all(p == "papers/mlm.md" or p.startswith("concepts/mlm/") for p in written)
+    assert "EDITED-WHY" in (docs / "mlm.md").read_text(encoding="utf-8")
+    assert "EDITED-WHY" not in (docs / "attn.md").read_text(encoding="utf-8")
+    # the watcher does both passes; the edge comes from attn/additive, so attn's page lists it too
+    kb.serve.refresh(copy)
+    record.write_text(record.read_text(encoding="utf-8").replace("EDITED-WHY", "Attention inside the encoder."),
+                      encoding="utf-8")
+    kb.serve.refresh(copy)
+    stop = threading.Event()
+    watcher = threading.Thread(target=kb.serve.watch, args=(copy, 0.05, stop), daemon=True)
+    watcher.start()
+    try:
+        time.sleep(0.3)
+        edit()
+        deadline = time.time() + 120
+        while "EDITED-WHY" not in (docs / "attn.md").read_text(encoding="utf-8"):
+            assert time.time() < deadline, "the rest of the site was never re-rendered"
+            time.sleep(0.1)
+        assert "EDITED-WHY" in (docs / "mlm.md").read_text(encoding="utf-8")
+    finally:
+        stop.set()
+        watcher.join(timeout=120)

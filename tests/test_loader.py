@@ -58,3 +58,25 @@ def test_yml_extension_is_reported(tmp_path, capsys):
     (tmp_path / "papers" / "a.yml").write_text("id: a\n")
     assert main(["--root", str(tmp_path), "validate"]) == 1
     assert "papers/a.yml:1:1: Paper(id='a'): records end in .yaml; rename it" in capsys.readouterr().err
+
+
+def test_load_pauses_the_garbage_collector_and_gives_it_back(tmp_path):
+    import gc
+    import shutil
+
+    import kb
+
+    project = Path(shutil.copytree(Path(__file__).parent / "data" / "mini", tmp_path / "p"))
+    assert gc.isenabled()
+    kb.load(project)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        kb.load(project)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+    (project / "papers" / "broken.yaml").write_text("id: [\n", encoding="utf-8")
+    with pytest.raises(kb.ValidationFailed):
+        kb.load(project)
+    assert gc.isenabled()

@@ -10,6 +10,9 @@ import pytest
 from kb.cli import main
 
 MINI = Path(__file__).parent.parent / "data" / "mini"
+# Long enough for a child to import torch on a loaded 2-core machine (6–7 s seen with
+# other jobs running), short enough that the hanging toy ("d") does not slow the suite much.
+TIMEOUT = "15"
 
 TOY = '''"""Toy {name}.
 
@@ -65,7 +68,7 @@ def kb_root(tmp_path, monkeypatch):
 
 
 def test_run_all_json_summarises_and_keeps_going(kb_root, capsys):
-    rc = main(["--root", str(kb_root), "run", "--all", "--json", "--timeout", "5"])
+    rc = main(["--root", str(kb_root), "run", "--all", "--json", "--timeout", TIMEOUT])
     out = json.loads(capsys.readouterr().out)
     assert rc == 1
     by_id = {r["paper"]: r for r in out["results"]}
@@ -80,7 +83,7 @@ def test_run_all_json_summarises_and_keeps_going(kb_root, capsys):
 
 
 def test_run_all_prints_progress_and_names_failures(kb_root, capsys):
-    rc = main(["--root", str(kb_root), "run", "--all", "--timeout", "5"])
+    rc = main(["--root", str(kb_root), "run", "--all", "--timeout", TIMEOUT])
     out, err = capsys.readouterr()
     assert rc == 1
     assert "[1/5] a" in err and "[5/5] e" in err
@@ -101,3 +104,21 @@ def test_record_writes_provenance_only_for_measured_runs(kb_root, capsys):
     assert entry["value"] == 0.95 and entry["torch"] and entry["date"] and "device_name" in entry
     assert main(["--root", str(kb_root), "run", "c", "--record", "--json"]) != 0
     assert not (kb_root / "results" / "c.json").exists()                # a crash writes nothing
+
+
+def test_run_all_with_jobs_gives_the_same_summary_in_record_order(kb_root, capsys):
+    main(["--root", str(kb_root), "run", "--all", "--json", "--timeout", TIMEOUT])
+    one = json.loads(capsys.readouterr().out)
+    rc = main(["--root", str(kb_root), "run", "--all", "--json", "--timeout", TIMEOUT, "--jobs", "3"])
+    three = json.loads(capsys.readouterr().out)
+    assert rc == 1 and three["jobs"] == 3 and one["jobs"] == 1
+    strip = lambda s: [{k: v for k, v in r.items() if k != "seconds"} for r in s["results"]]  # noqa: E731
+    assert strip(three) == strip(one) and three["failed"] == one["failed"] == ["b", "c", "d", "e"]
+    assert three["wall_seconds"] > 0 and three["seconds"] >= float(TIMEOUT)  # d's timeout is counted
+
+
+def test_run_all_with_jobs_prints_every_result_line(kb_root, capsys):
+    rc = main(["--root", str(kb_root), "run", "--all", "--timeout", TIMEOUT, "--jobs", "2"])
+    out = capsys.readouterr().out.strip().splitlines()
+    assert rc == 1 and out[-1] == "1 passed, 4 failed: b, c, d, e"
+    assert sorted(line.split()[0] for line in out[:-1]) == ["a", "b", "c", "d", "e"]

@@ -1,0 +1,53 @@
+"""The benchmark's own parts: the synthetic KB is a valid, buildable project shaped like papers/,
+and a timed child reports its CPU time (the runnables' figure is built from it)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+import run  # noqa: E402
+import synth  # noqa: E402
+
+
+def test_synthetic_kb_loads_strictly_with_a_sparse_lineage_dag(tmp_path):
+    import kb
+    from kb import lineage
+
+    base = kb.load(synth.generate(120, tmp_path / "p"), strict=True)
+    assert len(base.records) == 120
+    edges = sum(len(p.lineage) for p in base.papers.values())
+    assert 1.5 <= edges / 120 <= 3.5                      # ~2.4 per paper, like the real KB
+    assert lineage.plan(base.graph, "p000119")            # later papers have something to read first
+    assert all(p.summary.overview.zh_hant for p in base.papers.values())
+
+
+def test_synthetic_kb_is_the_same_for_the_same_seed(tmp_path):
+    a = synth.generate(20, tmp_path / "a")
+    b = synth.generate(20, tmp_path / "b")
+    assert [f.read_bytes() for f in sorted((a / "papers").iterdir())] == \
+           [f.read_bytes() for f in sorted((b / "papers").iterdir())]
+
+
+def test_child_reports_seconds_memory_and_cpu_and_fails_loudly():
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    seconds, rss, cpu = run.Child([sys.executable, "-c", spin]).wait()
+    assert cpu >= 0.3 and seconds >= cpu * 0.5 and rss > 1
+    child = run.Child([sys.executable, "-c", "import sys; sys.stderr.write('x' * 200000); sys.exit(3)"])
+    with pytest.raises(SystemExit, match="failed \\(3\\)"):   # a 200 kB log does not block it
+        child.wait()
+
+
+def test_naive_config_puts_every_paper_in_the_nav(tmp_path):
+    import yaml
+
+    from kb.serve import refresh
+
+    project = synth.generate(15, tmp_path / "p")
+    refresh(project)
+    nav = yaml.safe_load(run.naive_config(project).read_text(encoding="utf-8"))["nav"]
+    listed = next(e["All papers"] for e in nav if isinstance(e, dict) and "All papers" in e)
+    assert len(listed) == 15
