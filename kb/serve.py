@@ -21,10 +21,29 @@ import threading
 import time
 from pathlib import Path
 
+from jinja2 import BytecodeCache
+
 from . import vendor
 from .build import VENDOR, config_overrides, render_all, write_pages, write_tree
 from .errors import KBError
 from .knowledge import load
+
+
+class _CompiledTemplates(BytecodeCache):
+    """Jinja bytecode kept in memory for the life of ``kb serve`` (see :mod:`kb.serve_hook`)."""
+
+    def __init__(self) -> None:
+        self.store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket) -> None:
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket) -> None:
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATES = _CompiledTemplates()
 
 
 def _stamp(root: Path) -> dict[str, int]:
@@ -84,4 +103,4 @@ def serve(root: Path, address: str = "127.0.0.1:8000") -> None:
     vendor.vendor(root, root / "site_src" / VENDOR)  # kept by write_tree; git-ignored
     threading.Thread(target=watch, args=(root,), daemon=True).start()
     mkdocs_serve(str(root / "mkdocs.yml"), dev_addr=address, livereload=True, build_type="dirty",
-                 **config_overrides(root))
+                 hooks=[str(Path(__file__).with_name("serve_hook.py"))], **config_overrides(root))

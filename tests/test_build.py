@@ -169,3 +169,24 @@ def test_serve_writes_the_edited_page_first_then_its_neighbours(copy):
     finally:
         stop.set()
         watcher.join(timeout=120)
+
+
+def test_serve_hook_keeps_compiled_templates_between_rebuilds(copy, tmp_path, monkeypatch):
+    from mkdocs.commands.build import build as mkdocs_build
+    from mkdocs.config import load_config
+
+    import kb.serve
+
+    kb.serve.refresh(copy)
+    hook = str(Path(kb.serve.__file__).with_name("serve_hook.py"))
+    monkeypatch.setattr(kb.serve.TEMPLATES, "store", {})
+    hits = []
+    real = kb.serve.TEMPLATES.load_bytecode
+    monkeypatch.setattr(kb.serve.TEMPLATES, "load_bytecode",
+                        lambda bucket: (hits.append(bucket.key in kb.serve.TEMPLATES.store), real(bucket))[1])
+    for out in ("a", "b"):  # mkdocs loads the hook file afresh each time, as serve does per rebuild
+        mkdocs_build(load_config(str(copy / "mkdocs.yml"), site_dir=str(tmp_path / out), hooks=[hook]))
+    first = len(kb.serve.TEMPLATES.store)
+    assert first > 5 and hits.count(False) == first        # compiled once each ...
+    assert hits.count(True) == first                        # ... and reused by the second build
+    assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")
