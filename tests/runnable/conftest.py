@@ -6,4 +6,5 @@ import pytest
 torch = pytest.importorskip("torch")
 
 _workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-torch.set_num_threads(max(1, (os.cpu_count() or 1) // _workers))
+_asked = os.environ.get("OMP_NUM_THREADS", "")  # a thread count the caller set wins
+torch.set_num_threads(int(_asked) if _asked.isdigit() and int(_asked) > 0 else max(1, (os.cpu_count() or 1) // _workers))
