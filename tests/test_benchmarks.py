@@ -51,3 +51,33 @@ def test_naive_config_puts_every_paper_in_the_nav(tmp_path):
     nav = yaml.safe_load(run.naive_config(project).read_text(encoding="utf-8"))["nav"]
     listed = next(e["All papers"] for e in nav if isinstance(e, dict) and "All papers" in e)
     assert len(listed) == 15
+
+
+def test_runnables_stage_keeps_a_core_for_the_naive_build_until_it_ends(monkeypatch):
+    import threading
+    import time
+
+    from kb import runnables as rn
+
+    live, most, seen = [0], {"with_naive": 0, "after": 0}, []
+    lock = threading.Lock()
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.2: pass"
+    naive = run.Child([sys.executable, "-c", spin])  # busy: its 1.2 CPU s must not be counted
+
+    def fake_run(base, paper_id, *args, **kwargs):
+        with lock:
+            live[0] += 1
+            phase = "with_naive" if naive.result is None else "after"
+            most[phase] = max(most[phase], live[0])
+        time.sleep(0.2)
+        with lock:
+            live[0] -= 1
+        seen.append(paper_id)
+        return {"paper": paper_id, "passed": paper_id != "bert"}
+
+    monkeypatch.setattr(rn, "run", fake_run)
+    got = run.runnables(naive)
+    assert most == {"with_naive": 1, "after": 2}
+    assert got["runnables_count"] == len(seen) > 50 and got["runnables_passed"] == len(seen) - 1
+    assert naive.result is not None and naive.result[2] >= 1.2
+    assert 0 <= got["runnables_cpu_s"] < 1.0
