@@ -37,7 +37,7 @@ class Config:
     init_std: float = 0.0            # §5: weights ~ N(0, 0.01); 0 = He's std instead
     bias: float = 0.1                # §5: initial bias of conv2/4/5, FC6/7 (paper: 1)
     shift: int = 1                   # §4.1: random translations of up to this many pixels
-    epochs: int = 12
+    epochs: int = 9
     batch_size: int = 32
     lr: float = 2e-3                 # Adam here; §5 used SGD, momentum 0.9, weight decay 5e-4
     test_size: int = 500

@@ -34,7 +34,7 @@ class Config:
     vocab: int = N_SPECIAL + 10  # 30000 words per language in the paper (K_x, K_y)
     vocab_y: int = 0            # target vocabulary; 0 = same as vocab
     seq_len: int = 10
-    steps: int = 500
+    steps: int = 250
     batch_size: int = 64
     lr: float = 3e-3            # Adadelta in the paper; Adam here
     n_test: int = 1000
@@ -44,7 +44,7 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(m=620, n=1000, n_a=1000, l=500, vocab=30000),  # RNNsearch, App. A.2 / B
+    "paper": Config(m=620, n=1000, n_a=1000, l=500, vocab=30000, steps=500),  # RNNsearch, App. A.2 / B
     "gpu": Config(m=256, n=512, n_a=512, l=256, vocab=N_SPECIAL + 100, seq_len=40, steps=3000,
                   batch_size=256, lr=1e-3, amp_bf16=True),
 }

@@ -42,7 +42,7 @@ class Config:
     n_segments: int = 2
     dropout: float = 0.0        # 0.1 in the paper
     sent_len: int = 6           # words per "sentence"
-    steps: int = 600
+    steps: int = 450
     batch_size: int = 96
     lr: float = 2e-3            # 1e-4 with warm-up in the paper
     n_test: int = 2000
@@ -52,8 +52,8 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(L=12, H=768, A=12, d_ff=3072, vocab=30522, max_pos=512, dropout=0.1),  # BERT-base
-    "large": Config(L=24, H=1024, A=16, d_ff=4096, vocab=30522, max_pos=512, dropout=0.1),  # BERT-large
+    "paper": Config(L=12, H=768, A=12, d_ff=3072, vocab=30522, max_pos=512, dropout=0.1, steps=600),  # BERT-base
+    "large": Config(L=24, H=1024, A=16, d_ff=4096, vocab=30522, max_pos=512, dropout=0.1, steps=600),  # BERT-large
     "gpu": Config(L=6, H=384, A=6, d_ff=1536, vocab=N_SPECIAL + 200, max_pos=128, sent_len=60, dropout=0.1,
                   steps=4000, batch_size=256, lr=5e-4, amp_bf16=True),
 }

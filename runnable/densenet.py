@@ -33,7 +33,7 @@ class Config:
     bottleneck: bool = False         # B: 1x1 conv to 4k maps before each 3x3 (§3)
     theta: float = 1.0               # C: compression of transition layers (§3), 0.5 for BC
     dropout: float = 0.0             # §4.2: 0.2 after each conv when no data augmentation
-    epochs: int = 5
+    epochs: int = 4
     batch_size: int = 32
     lr: float = 0.1                  # §4.2: SGD, Nesterov momentum 0.9, weight decay 1e-4
     test_size: int = 500
@@ -129,7 +129,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     x_tr, y_tr, x_te, y_te = load_data(cfg)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # NHWC: CPU conv ~1.5x faster
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                           weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)  # paper: /10 at 50 %, 75 %
@@ -137,7 +137,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     for _ in range(cfg.epochs):
         model.train()
         for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
-            xb, yb = x_tr[idx].to(device), y_tr[idx].to(device)
+            xb, yb = x_tr[idx].to(device, memory_format=torch.channels_last), y_tr[idx].to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                 loss = F.cross_entropy(model(xb).float(), yb)
             opt.zero_grad()

@@ -42,7 +42,7 @@ class Config:
     aux_fc: int = 128                      # aux head: FC width (paper: 1024)
     aux_weight: float = 0.3                # §5: weight of each auxiliary loss
     dropout: float = 0.4                   # §5: before the final linear layer
-    epochs: int = 8
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 3e-3
     test_size: int = 500

@@ -201,7 +201,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     xt, boxes_t, labels_t = make_scenes(cfg, cfg.n_test, cfg.seed + 2)   # held-out split
     anchors = make_anchors(cfg)
     t_cls, t_box = map(torch.stack, zip(*(match(b, l, anchors) for b, l in zip(boxes, labels))))
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # NHWC: CPU conv + pool ~1.5x faster
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * math.ceil(cfg.n_train / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.15)
@@ -211,7 +211,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         model.train()
         for idx in torch.randperm(cfg.n_train).split(cfg.batch_size):
             with torch.autocast(**amp):
-                cls, box = model(x[idx].to(device))
+                cls, box = model(x[idx].to(device, memory_format=torch.channels_last))
             loss = multibox_loss(cls.float(), box.float(), t_cls[idx].to(device), t_box[idx].to(device),
                                  cfg.neg_pos_ratio)
             opt.zero_grad()

@@ -8,7 +8,7 @@ Tiny: the CIFAR-style 6n+2 nets of §4.2 (narrow) on 8x8 digits; a plain and a r
 the same depth are trained identically (same seed, data order, optimiser). The gate metric is
 residual-minus-plain = residual accuracy - plain accuracy on the held-out digits; the run also
 needs the residual net itself to reach RESIDUAL_FLOOR held-out accuracy, so a pass means the
-residual net learned the task and the plain one of equal depth fell clearly behind. In 6 epochs the
+residual net learned the task and the plain one of equal depth fell clearly behind. In 4 epochs the
 plain net barely learns at all, a far wider gap than Fig. 1's: the gate shows the direction only.
 Run: python -m runnable.resnet --preset tiny   (data parallel: torchrun --nproc_per_node=N -m runnable.resnet --preset gpu --device cuda)
 """
@@ -41,7 +41,7 @@ class Config:
     n: int = 9                       # §4.2: 6n + 2 weighted layers (n=9: 56 layers, as in Fig. 1)
     width: int = 8                   # first stage's filters; then 2x, 4x (paper: 16)
     nets: str = "plain,residual"     # which nets to train (both for the gate)
-    epochs: int = 6
+    epochs: int = 4
     batch_size: int = 64
     lr: float = 0.05                 # §4.2: SGD, momentum 0.9, weight decay 1e-4, lr 0.1
     test_size: int = 500

@@ -5,7 +5,7 @@ A deep LSTM reads the source sequence into its final state (h, c) of every layer
 vector. A second deep LSTM, started from that state, generates the target one token at a time
 (Eq. 1: p(y_1..y_T' | x) = prod_t p(y_t | v, y_1..y_{t-1})). Reversing the source (§3.3) puts the
 first source words next to the first target words and makes optimisation much easier: with the
-tiny budget the reversed source copies 100 % of held-out sequences, the unreversed one 0 %.
+tiny budget the reversed source copies 97-100 % of held-out sequences, the unreversed one ~6 %.
 Gate: exact-match accuracy of greedily decoded copies of held-out digit sequences >= 0.9.
 Run: python -m runnable.seq2seq --preset tiny
 """
@@ -28,13 +28,13 @@ BOS, EOS, N_SPECIAL = 0, 1, 2  # digits are tokens 2 .. vocab - 1
 @dataclass
 class Config:
     layers: int = 2             # 4 in the paper
-    hidden: int = 128           # LSTM cells per layer (1000)
+    hidden: int = 96            # LSTM cells per layer (1000)
     emb: int = 64               # word embedding size (1000)
     vocab_in: int = N_SPECIAL + 10   # 160000 source words in the paper
     vocab_out: int = N_SPECIAL + 10  # 80000 target words
     reverse_source: bool = True  # §3.3
     seq_len: int = 6
-    steps: int = 1000
+    steps: int = 800
     batch_size: int = 64
     lr: float = 1e-2            # plain SGD at 0.7, halved every half epoch after 5 epochs, in the paper
     clip: float = 5.0           # §3.4: rescale gradients whose norm exceeds 5
@@ -45,7 +45,7 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(layers=4, hidden=1000, emb=1000, vocab_in=160000, vocab_out=80000),  # §3.4
+    "paper": Config(layers=4, hidden=1000, emb=1000, vocab_in=160000, vocab_out=80000, steps=1000),  # §3.4
     "gpu": Config(layers=4, hidden=512, emb=256, vocab_in=N_SPECIAL + 100, vocab_out=N_SPECIAL + 100,
                   seq_len=20, steps=4000, batch_size=256, lr=1e-3, amp_bf16=True),
 }

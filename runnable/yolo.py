@@ -5,7 +5,7 @@ Detection as one regression: the image is divided into an S x S grid; each cell 
 (x, y, w, h, confidence) and C conditional class probabilities, so the net outputs S x S x (B*5 + C).
 Training is the sum-squared loss of eq. 3 (lambda_coord = 5, lambda_noobj = 0.5, square roots of w, h);
 test scores are Pr(class|object) * confidence, followed by per-class non-maximum suppression.
-Gate: mAP@0.5 >= 0.6 on held-out generated shapes (tiny reaches ~0.9).
+Gate: mAP@0.5 >= 0.6 on held-out generated shapes (tiny reaches 0.85-0.91).
 Run: python -m runnable.yolo --preset tiny
 """
 import argparse, ast, json, math, time  # noqa: E401
@@ -36,7 +36,7 @@ class Config:
     dropout: float = 0.0        # 0.5 after the first FC layer in the paper
     n_train: int = 1500
     n_test: int = 300
-    epochs: int = 16
+    epochs: int = 12
     batch_size: int = 32
     lr: float = 2e-3
     nms_iou: float = 0.5
@@ -46,7 +46,7 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(layers=PAPER_LAYERS, fc_width=4096, image_size=448, S=7, B=2, C=20, dropout=0.5),
+    "paper": Config(layers=PAPER_LAYERS, fc_width=4096, image_size=448, S=7, B=2, C=20, dropout=0.5, epochs=16),
     "gpu": Config(layers=("c3-32", "m", "c3-64", "m", "c1-64", "c3-128", "m", "c1-128", "c3-256", "c3-256"),
                   fc_width=1024, image_size=96, S=6, n_train=30000, n_test=1000, epochs=40, batch_size=128,
                   amp_bf16=True),
@@ -205,7 +205,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     x, boxes, labels = make_scenes(cfg, cfg.n_train, cfg.seed + 1)
     xt, boxes_t, labels_t = make_scenes(cfg, cfg.n_test, cfg.seed + 2)   # held-out split
     obj, target = encode_targets(cfg, boxes, labels)
-    model = build_model(cfg).to(device)
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # NHWC: CPU conv + pool ~1.5x faster
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * math.ceil(cfg.n_train / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.15)
@@ -215,7 +215,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         model.train()
         for idx in torch.randperm(cfg.n_train).split(cfg.batch_size):
             with torch.autocast(**amp):
-                pred = model(x[idx].to(device)).float()           # (N, S, S, B*5 + C)
+                pred = model(x[idx].to(device, memory_format=torch.channels_last)).float()  # (N, S, S, B*5 + C)
             loss = yolo_loss(pred, obj[idx].to(device), target[idx].to(device), cfg)
             opt.zero_grad()
             loss.backward()
