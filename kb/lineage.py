@@ -150,6 +150,23 @@ def steps(G: nx.DiGraph, nodes: list[str]) -> list[dict]:
             for u, v in zip(nodes, nodes[1:])]
 
 
+def sources_within(G: nx.DiGraph, target: str, steps: int) -> set[str]:
+    """The papers ``target`` builds on at most ``steps`` paper-to-paper lineage steps away."""
+    target = paper_of(G, target)
+    seen, frontier = {target}, [target]
+    for _ in range(steps):
+        nxt = []
+        for q in frontier:
+            for node in (q, *concepts_of(G, q)):
+                for u in G.pred[node]:
+                    p = paper_of(G, u)
+                    if p not in seen:
+                        seen.add(p)
+                        nxt.append(p)
+        frontier = nxt
+    return seen - {target}
+
+
 def study_key(G: nx.DiGraph, paper: str) -> tuple:
     d = G.nodes[paper]
     return (d.get("curriculum") or "~", d.get("year") or 0, paper)

@@ -95,3 +95,14 @@ def test_fast_queries_agree_with_networkx_on_every_node_of_the_real_kb(depth):
             assert L.related(G, n, direction, depth) == _reference_related(G, n, direction, depth), (n, direction)
         if depth is None:
             assert L.plan(G, n) == _reference_plan(G, n), n
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3])
+def test_sources_within_is_the_paper_graph_ball_on_every_node_of_the_real_kb(steps):
+    G = kb.load(ROOT).graph
+    P = L.paper_graph(G).reverse()
+    for n in G.nodes:
+        target = L.paper_of(G, n)
+        ball = set(nx.single_source_shortest_path_length(P, target, cutoff=steps)) - {target}
+        assert L.sources_within(G, n, steps) == ball, n
+        assert ball <= set(L.plan(G, n))

@@ -229,3 +229,27 @@ def test_no_glossary_page_without_the_file(tmp_path):
     assert load_glossary(project) is None
     pages = render(load(project))
     assert "glossary.md" not in pages and "glossary.md" not in pages["index.md"]
+
+
+def test_read_before_lists_near_sources_in_plan_order_and_points_to_the_whole_plan(tmp_path):
+    """A chain a → b → c → d: d's page lists b and c (two steps up), then says a third one exists."""
+    import shutil
+
+    import kb
+    from kb.site import render
+
+    project = tmp_path / "p"
+    (project / "papers").mkdir(parents=True)
+    shutil.copyfile(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    shutil.copytree(ROOT / "site_src" / "templates", project / "site_src" / "templates")
+    for i, (pid, src) in enumerate([("a", None), ("b", "a"), ("c", "b"), ("d", "c")]):
+        edge = (f"lineage:\n  - {{from: {src}, to: {pid}, type: extends, why: {{en: x, zh-Hant: 甲}}, "
+                f"evidence: x, basis: stated}}\n") if src else ""
+        (project / "papers" / f"{pid}.yaml").write_text(
+            f"id: {pid}\ntitle: Paper {pid.upper()}\nauthors: [A B]\nyear: {2000 + i}\n{edge}", encoding="utf-8")
+    pages = render(kb.load(project))
+    d = pages["papers/d.md"].split("## Read before this")[1]
+    assert "Paper B" in d and "Paper C" in d and d.index("Paper B") < d.index("Paper C") and "Paper A" not in d
+    assert "all 3 in order: `kb plan d`" in d and "全部 3 篇" in d
+    c = pages["papers/c.md"].split("## Read before this")[1]
+    assert "Paper A" in c and "Paper B" in c and "kb plan" not in c
