@@ -114,7 +114,8 @@ def test_run_all_with_jobs_gives_the_same_summary_in_record_order(kb_root, capsy
     assert rc == 1 and three["jobs"] == 3 and one["jobs"] == 1
     strip = lambda s: [{k: v for k, v in r.items() if k != "seconds"} for r in s["results"]]  # noqa: E731
     assert strip(three) == strip(one) and three["failed"] == one["failed"] == ["b", "c", "d", "e"]
-    assert three["wall_seconds"] > 0 and three["seconds"] >= float(TIMEOUT)  # d's timeout is counted
+    assert three["wall_seconds"] > 0
+    assert three["seconds"] == round(sum(r.get("seconds", 0) for r in three["results"]), 2)  # measured runs only
 
 
 def test_run_all_with_jobs_prints_every_result_line(kb_root, capsys):
