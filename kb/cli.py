@@ -171,6 +171,7 @@ def cmd_run(args) -> int:
         return r
 
     def report(r: dict) -> None:
+        done[r["paper"]] = r
         if not args.json:
             print(f"{r['paper']:<20} " + (f"{r['metric']} = {r['value']:.4f} ({r['gate']}) "
                                           f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
@@ -188,10 +189,8 @@ def cmd_run(args) -> int:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
                     del pending[f]
-                    done[f.result()["paper"]] = f.result()
                     report(f.result())
         for f in pending:
-            done[f.result()["paper"]] = f.result()
             report(f.result())
     results = [done[i] for i in ids]
     failed = [r["paper"] for r in results if not r["passed"]]

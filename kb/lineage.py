@@ -155,16 +155,14 @@ def sources_within(G: nx.DiGraph, target: str, steps: int) -> set[str]:
     target = paper_of(G, target)
     seen, frontier = {target}, [target]
     for _ in range(steps):
-        nxt = []
-        for q in frontier:
-            for node in (q, *concepts_of(G, q)):
-                for u in G.pred[node]:
-                    p = paper_of(G, u)
-                    if p not in seen:
-                        seen.add(p)
-                        nxt.append(p)
-        frontier = nxt
+        frontier = {p for q in frontier for p in source_papers(G, q)} - seen
+        seen |= frontier
     return seen - {target}
+
+
+def source_papers(G: nx.DiGraph, paper: str) -> set[str]:
+    """The other papers with an edge into ``paper`` or into one of its concepts."""
+    return {paper_of(G, u) for node in (paper, *concepts_of(G, paper)) for u in G.pred[node]} - {paper}
 
 
 def study_key(G: nx.DiGraph, paper: str) -> tuple:
@@ -183,14 +181,10 @@ def plan(G: nx.DiGraph, target: str) -> list[str]:
     P = nx.DiGraph()
     P.add_node(target)
     stack = [target]
-    while stack:  # walk up paper by paper; a paper's concepts bring their sources along
+    while stack:  # walk up paper by paper
         q = stack.pop()
-        for node in (q, *concepts_of(G, q)):
-            for u in G.pred[node]:
-                p = paper_of(G, u)
-                if p == q:
-                    continue
-                if p not in P:
-                    stack.append(p)
-                P.add_edge(p, q)
+        for p in source_papers(G, q):
+            if p not in P:
+                stack.append(p)
+            P.add_edge(p, q)
     return list(nx.lexicographical_topological_sort(P, key=lambda n: study_key(G, n)))

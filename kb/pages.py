@@ -87,13 +87,14 @@ def html_href(node: str, from_page: str) -> str:
 def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iterator[tuple[str, str | None, dict]]:
     """Every page; with ``only``, just the pages of those records (``kb serve``'s first pass)."""
     if only is not None:
-        yield from record_pages(base, sorted(only & base.records.keys()))
+        ids = sorted(only & base.records.keys())
+        yield from record_pages(base, ids, runnable_results(base, ids))
         return
     G = base.graph
     papers = base.papers
     course = base.course()
     glossary = load_glossary(base.root)
-    results = {pid: results_of(base, pid) for pid in sorted(papers) if papers[pid].runnable}
+    results = runnable_results(base, sorted(papers))
     by_track = sorted(papers.values(), key=lambda p: (p.track or "other", p.year, p.id))
     yield from assets(base)
     yield "index.md", "index.md.j2", {"course": course, "count": len(papers), "glossary": glossary is not None,
@@ -119,10 +120,15 @@ def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iter
     yield "bibliography.md", "bibliography.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.authors[0].split()[-1], p.year)),
                                                     "apa": apa}
     yield "papers.bib", None, {"text": export(list(papers.values()))}
-    yield from record_pages(base, sorted(papers))
+    yield from record_pages(base, sorted(papers), results)
 
 
-def record_pages(base: KnowledgeBase, ids: list[str]) -> Iterator[tuple[str, str, dict]]:
+def runnable_results(base: KnowledgeBase, ids: list[str]) -> dict[str, list[dict]]:
+    """The recorded results of those of ``ids`` that have a runnable."""
+    return {pid: results_of(base, pid) for pid in ids if base.records[pid].paper.runnable}
+
+
+def record_pages(base: KnowledgeBase, ids: list[str], results: dict[str, list[dict]]) -> Iterator[tuple[str, str, dict]]:
     """A paper's page and its concepts' pages, for each of ``ids``."""
     G = base.graph
     papers = base.papers
@@ -135,7 +141,7 @@ def record_pages(base: KnowledgeBase, ids: list[str]) -> Iterator[tuple[str, str
         yield rel, "paper.md.j2", {
             "p": p, "up": up, "down": down, "plan": [q for q in order if q in near], "plan_total": len(order),
             "plan_steps": PLAN_STEPS, "sections": SECTION_TITLES,
-            "bibtex": export([p]).strip(), "apa": apa(p), "results": results_of(base, pid) if p.runnable else [],
+            "bibtex": export([p]).strip(), "apa": apa(p), "results": results.get(pid, []),
             "code": (base.root / "runnable" / f"{p.runnable.id}.py").read_text(encoding="utf-8") if p.runnable else None,
             "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r))}
         for c in p.concepts:
