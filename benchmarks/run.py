@@ -74,7 +74,16 @@ class Child:
             err = self.log.read().decode(errors="replace")
             raise SystemExit(f"failed ({code}): {' '.join(self.cmd)}\n{err[-3000:]}")
         self.log.close()
-        self.result = (seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime)
+        self.result = (seconds, usage.ru_maxrss / 1024, cpu_us(usage) / 1e6)
+
+
+def cpu_us(usage) -> int:
+    """User + system CPU of an rusage reading in whole microseconds.
+
+    The kernel counts in microseconds (``timeval``); Python hands them over as floats, and a
+    difference of two float sums can come out a hair below zero. Integers cannot.
+    """
+    return round(usage.ru_utime * 1e6) + round(usage.ru_stime * 1e6)
 
 
 def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
@@ -275,9 +284,10 @@ def runnables(naive: Child | None = None) -> dict:
         os.environ.pop("OMP_NUM_THREADS")
     else:
         os.environ["OMP_NUM_THREADS"] = threads_was
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    cpu_of_stage = cpu_us(after) - cpu_us(before)
     if naive is not None and not naive_done_before:
-        cpu -= naive.wait()[2]  # the naive build was reaped during this stage: not ours
+        cpu_of_stage -= round(naive.wait()[2] * 1e6)  # the naive build was reaped here: not ours
+    cpu = max(0, cpu_of_stage) / 1e6  # whole microseconds: never below zero
     failed = sorted(r["paper"] for r in results if not r["passed"])
     if failed:
         print(f"runnables that did not pass: {', '.join(failed)}", file=sys.stderr)

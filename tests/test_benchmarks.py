@@ -80,4 +80,14 @@ def test_runnables_stage_keeps_a_core_for_the_naive_build_until_it_ends(monkeypa
     assert most == {"with_naive": 1, "after": 2}
     assert got["runnables_count"] == len(seen) > 50 and got["runnables_passed"] == len(seen) - 1
     assert naive.result is not None and naive.result[2] >= 1.2
+    # The fakes only sleep: the stage's own CPU is ~0, and never negative (whole microseconds).
     assert 0 <= got["runnables_cpu_s"] < 1.0
+
+
+def test_cpu_seconds_are_differences_of_whole_microseconds():
+    from types import SimpleNamespace as U
+
+    a, b = U(ru_utime=0.3, ru_stime=0.0), U(ru_utime=0.1, ru_stime=0.2)   # the same 0.3 CPU s
+    assert (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) < 0          # as floats: below zero
+    assert run.cpu_us(a) - run.cpu_us(b) == 0                                # as microseconds: zero
+    assert run.cpu_us(U(ru_utime=1.000001, ru_stime=0.0)) == 1_000_001
