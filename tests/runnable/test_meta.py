@@ -15,7 +15,8 @@ from ..conftest import ROOT
 BASE = __import__("kb").load(ROOT)
 FILES = discover(ROOT)
 WITH_RUNNABLE = sorted(pid for pid, p in BASE.papers.items() if p.runnable)
-ALLOWED = set(sys.stdlib_module_names) | {"torch", "sklearn"}
+# "runnable": the shared helpers (runnable/_*.py) that are not any paper's contribution.
+ALLOWED = set(sys.stdlib_module_names) | {"torch", "sklearn", "runnable"}
 
 
 def load(paper_id: str):
@@ -45,7 +46,7 @@ def test_docstring_arxiv_and_gate_match_the_record(paper_id):
 @pytest.mark.parametrize("paper_id", WITH_RUNNABLE)
 def test_file_is_short_and_imports_only_what_it_may(paper_id):
     source = (ROOT / "runnable" / f"{paper_id}.py").read_text(encoding="utf-8")
-    assert len(source.splitlines()) <= 260, "a runnable is read next to the paper: keep it ≲ 250 lines"
+    assert len(source.splitlines()) <= 320, "a runnable is read next to the paper: keep it ≲ 300 lines"
     for node in ast.walk(ast.parse(source)):
         names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
             [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
