@@ -106,9 +106,9 @@ def load_validate(tmp: Path) -> dict:
 
 def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
     sys.path.insert(0, str(ROOT))
-    from kb import lineage
+    from kb.knowledge import lineage
     from kb.errors import NoPath
-    from kb.schema import Paper
+    from kb.knowledge.schema import Paper
 
     papers, nodes = [], 0
     for rec in synth.records(n_nodes):  # stop once the graph has n_nodes (papers + concepts)
@@ -157,7 +157,7 @@ def naive_config(project: Path) -> Path:
 
 def render_only(project: Path) -> None:
     """Write the project's ``site_src/`` (kb's render stage alone), untimed."""
-    timed([PY, "-c", "import sys; from pathlib import Path; from kb.serve import refresh; refresh(Path(sys.argv[1]))",
+    timed([PY, "-c", "import sys; from pathlib import Path; from kb.site.serve import refresh; refresh(Path(sys.argv[1]))",
            str(project)])
 
 

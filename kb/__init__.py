@@ -6,9 +6,9 @@
 ['word2vec/cbow', 'bert/mlm']
 """
 from .errors import KBError, NoPath, NotFound, Problem, ValidationFailed
-from .knowledge import KnowledgeBase, find_root, load
-from .lineage import ancestors, build_graph, descendants, paper_graph, path, plan, steps
-from .schema import Paper
+from .knowledge.base import KnowledgeBase, find_root, load
+from .knowledge.lineage import ancestors, build_graph, descendants, paper_graph, path, plan, steps
+from .knowledge.schema import Paper
 
 __all__ = [
     "KBError", "NoPath", "NotFound", "Problem", "ValidationFailed", "KnowledgeBase", "find_root",

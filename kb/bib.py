@@ -17,7 +17,7 @@ import bibtexparser.middlewares as mw
 from bibtexparser.model import Entry, Field
 
 from .errors import KBError, did_you_mean
-from .schema import ID_RE, Paper
+from .knowledge.schema import ID_RE, Paper
 
 ENTRY_TYPES = {"article", "book", "booklet", "conference", "inbook", "incollection", "inproceedings",
                "manual", "mastersthesis", "misc", "online", "phdthesis", "proceedings", "techreport",
@@ -195,8 +195,8 @@ def import_bib(path: Path, into: Path, existing: set[str], dry_run: bool = False
     """
     from pydantic import ValidationError
 
-    from .loader import _message
-    from .scaffold import render_stub
+    from .knowledge.loader import _message
+    from .knowledge.scaffold import render_stub
 
     try:
         text = path.read_bytes().decode("utf-8-sig")

@@ -14,9 +14,9 @@ import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from . import lineage as lin
+from .knowledge import lineage as lin
 from .errors import KBError, ValidationFailed
-from .knowledge import KnowledgeBase, find_root, load
+from .knowledge.base import KnowledgeBase, find_root, load
 
 
 def _emit(args, data, text: str) -> None:
@@ -39,7 +39,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_schema(args) -> int:
-    from .schema import json_schema
+    from .knowledge.schema import json_schema
 
     print(json.dumps(json_schema(), ensure_ascii=False, indent=2))
     return 0
@@ -84,7 +84,7 @@ def cmd_plan(args) -> int:
 
 
 def cmd_graph(args) -> int:
-    from .export import export_graph
+    from .knowledge.export import export_graph
 
     out = export_graph(_kb(args).graph, args.format)
     if args.output:
@@ -131,7 +131,7 @@ def cmd_bib_import(args) -> int:
 
 
 def cmd_new(args) -> int:
-    from .scaffold import new
+    from .knowledge.scaffold import new
 
     for path in new(Path(args.root or find_root()), args.id, args.title, args.year, args.runnable):
         print(f"wrote {path}")
@@ -205,7 +205,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .build import build
+    from .site.build import build
 
     out = build(args.root, args.out, strict=True)
     print(f"built {out}")
@@ -213,7 +213,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from .serve import serve
+    from .site.serve import serve
 
     serve(Path(args.root or find_root()), args.address)
     return 0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.loader import parse_record
-from kb.schema import Paper
+from kb.knowledge.loader import parse_record
+from kb.knowledge.schema import Paper
 
 # The parse cache would write .cache/ into every fixture folder a test loads; tests/test_cache.py
 # turns it back on where it is the subject.
@@ -45,7 +45,7 @@ def root() -> Path:
 def site_project(tmp_path_factory) -> Path:
     """The site fixture project (tests/data/mini + tests/data/site), built once per session:
     ``site_project / "site"`` is the built site."""
-    from kb.build import build
+    from kb.site.build import build
     from tests.site_project import make_project
 
     project = make_project(tmp_path_factory.mktemp("site") / "project")
@@ -56,7 +56,7 @@ def site_project(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def xss_project(tmp_path_factory) -> Path:
     """tests/data/xss (XSS payloads in every text field) built with the normal pipeline."""
-    from kb.build import build
+    from kb.site.build import build
     from tests.site_project import make_xss_project
 
     project = make_xss_project(tmp_path_factory.mktemp("xss") / "project")

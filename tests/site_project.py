@@ -12,7 +12,7 @@ DATA = Path(__file__).resolve().parent / "data"
 
 def make_project(dest: Path, glossary: bool = True) -> Path:
     """Lay out a buildable project in ``dest`` and return it."""
-    # One npm install for every test project (and the real one): kb.vendor caches there.
+    # One npm install for every test project (and the real one): kb.site.vendor caches there.
     os.environ.setdefault("KB_VENDOR_CACHE", str(ROOT / ".cache" / "npm"))
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("mkdocs.yml", "package.json", "package-lock.json"):

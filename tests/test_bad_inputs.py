@@ -26,13 +26,13 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 @pytest.mark.parametrize("case", RECORD_CASES)
 def test_build_stops_on_bad_fixture_with_validate_message_and_writes_nothing(case, tmp_path, capsys,
                                                                              monkeypatch):
-    import kb.build
+    import kb.site.build
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("kb build went on to render or run mkdocs on a bad record")
 
-    monkeypatch.setattr(kb.build, "render_all", must_not_run)
-    monkeypatch.setattr(kb.build, "mkdocs_build", must_not_run)
+    monkeypatch.setattr(kb.site.build, "render_all", must_not_run)
+    monkeypatch.setattr(kb.site.build, "mkdocs_build", must_not_run)
     project = materialise(case, tmp_path / "project")
     out = tmp_path / "out" / "site"
     out.mkdir(parents=True)

@@ -15,7 +15,7 @@ import synth  # noqa: E402
 
 def test_synthetic_kb_loads_strictly_with_a_sparse_lineage_dag(tmp_path):
     import kb
-    from kb import lineage
+    from kb.knowledge import lineage
 
     base = kb.load(synth.generate(120, tmp_path / "p"), strict=True)
     assert len(base.records) == 120
@@ -44,7 +44,7 @@ def test_child_reports_seconds_memory_and_cpu_and_fails_loudly():
 def test_naive_config_puts_every_paper_in_the_nav(tmp_path):
     import yaml
 
-    from kb.serve import refresh
+    from kb.site.serve import refresh
 
     project = synth.generate(15, tmp_path / "p")
     refresh(project)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.build import build, config_overrides, normalise, write_tree
+from kb.site.build import build, config_overrides, normalise, write_tree
 from kb.errors import KBError, ValidationFailed
 
 
@@ -83,8 +83,8 @@ def test_glossary_joins_the_nav_only_when_it_exists(site_project, tmp_path):
 
 
 def test_serve_refresh_keeps_vendored_files(copy):
-    from kb import vendor
-    from kb.serve import refresh
+    from kb.site import vendor
+    from kb.site.serve import refresh
 
     dest = copy / "site_src" / "assets" / "vendor"
     vendor.vendor(copy, dest)
@@ -94,7 +94,7 @@ def test_serve_refresh_keeps_vendored_files(copy):
 
 
 def test_vendor_names_a_missing_lock_file(tmp_path):
-    from kb import vendor
+    from kb.site import vendor
 
     with pytest.raises(KBError, match="package-lock.json"):
         vendor.install(tmp_path)
@@ -115,7 +115,7 @@ def test_zensical_builds_the_generated_tree(copy):
 
 def test_render_of_some_records_is_their_pages_as_the_full_render_has_them(copy):
     from kb import load
-    from kb.build import render_all
+    from kb.site.build import render_all
 
     base = load(copy)
     full, some = render_all(base), render_all(base, only={"mlm", "no-such-record"})
@@ -124,7 +124,7 @@ def test_render_of_some_records_is_their_pages_as_the_full_render_has_them(copy)
 
 
 def test_edited_records_are_named_only_when_nothing_else_changed():
-    from kb.serve import edited_records
+    from kb.site.serve import edited_records
 
     before = {"papers/a.yaml": 1, "papers/b.yaml": 1, "runnable/a.py": 1}
     assert edited_records(before, {**before, "papers/b.yaml": 2}) == {"b"}
@@ -137,26 +137,26 @@ def test_serve_writes_the_edited_page_first_then_its_neighbours(copy):
     import threading
     import time
 
-    import kb.serve
+    import kb.site.serve
 
-    kb.serve.refresh(copy)
+    kb.site.serve.refresh(copy)
     docs = copy / "site_src" / "papers"
     record = copy / "papers" / "mlm.yaml"
     edit = lambda: record.write_text(record.read_text(encoding="utf-8").replace(  # noqa: E731
         "Attention inside the encoder.", "EDITED-WHY"), encoding="utf-8")
     # the fast pass: only the edited record's own pages
     edit()
-    written = kb.serve.refresh(copy, {"mlm"})
+    written = kb.site.serve.refresh(copy, {"mlm"})
     assert "papers/mlm.md" in written and all(p == "papers/mlm.md" or p.startswith("concepts/mlm/") for p in written)
     assert "EDITED-WHY" in (docs / "mlm.md").read_text(encoding="utf-8")
     assert "EDITED-WHY" not in (docs / "attn.md").read_text(encoding="utf-8")
     # the watcher does both passes; the edge comes from attn/additive, so attn's page lists it too
-    kb.serve.refresh(copy)
+    kb.site.serve.refresh(copy)
     record.write_text(record.read_text(encoding="utf-8").replace("EDITED-WHY", "Attention inside the encoder."),
                       encoding="utf-8")
-    kb.serve.refresh(copy)
+    kb.site.serve.refresh(copy)
     stop = threading.Event()
-    watcher = threading.Thread(target=kb.serve.watch, args=(copy, 0.05, stop), daemon=True)
+    watcher = threading.Thread(target=kb.site.serve.watch, args=(copy, 0.05, stop), daemon=True)
     watcher.start()
     try:
         time.sleep(0.3)
@@ -175,18 +175,18 @@ def test_serve_hook_keeps_compiled_templates_between_rebuilds(copy, tmp_path, mo
     from mkdocs.commands.build import build as mkdocs_build
     from mkdocs.config import load_config
 
-    import kb.serve
+    import kb.site.serve
 
-    kb.serve.refresh(copy)
-    hook = str(Path(kb.serve.__file__).with_name("serve_hook.py"))
-    monkeypatch.setattr(kb.serve.TEMPLATES, "store", {})
+    kb.site.serve.refresh(copy)
+    hook = str(Path(kb.site.serve.__file__).with_name("serve_hook.py"))
+    monkeypatch.setattr(kb.site.serve.TEMPLATES, "store", {})
     hits = []
-    real = kb.serve.TEMPLATES.load_bytecode
-    monkeypatch.setattr(kb.serve.TEMPLATES, "load_bytecode",
-                        lambda bucket: (hits.append(bucket.key in kb.serve.TEMPLATES.store), real(bucket))[1])
+    real = kb.site.serve.TEMPLATES.load_bytecode
+    monkeypatch.setattr(kb.site.serve.TEMPLATES, "load_bytecode",
+                        lambda bucket: (hits.append(bucket.key in kb.site.serve.TEMPLATES.store), real(bucket))[1])
     for out in ("a", "b"):  # mkdocs loads the hook file afresh each time, as serve does per rebuild
         mkdocs_build(load_config(str(copy / "mkdocs.yml"), site_dir=str(tmp_path / out), hooks=[hook]))
-    first = len(kb.serve.TEMPLATES.store)
+    first = len(kb.site.serve.TEMPLATES.store)
     assert first > 5 and hits.count(False) == first        # compiled once each ...
     assert hits.count(True) == first                        # ... and reused by the second build
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")

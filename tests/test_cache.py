@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 import kb
-from kb import loader, yamlio
+from kb.knowledge import loader, yamlio
 
 from .conftest import DATA
 

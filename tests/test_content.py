@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 import kb
-from kb.schema import SUMMARY_SECTIONS
+from kb.knowledge.schema import SUMMARY_SECTIONS
 
 from .conftest import DATA, ROOT
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import kb
 from kb.errors import KBError, ValidationFailed
-from kb.site import render
+from kb.site.render import render
 
 from .conftest import ROOT
 

@@ -5,8 +5,8 @@ import pytest
 
 import kb
 from kb.errors import ValidationFailed
-from kb.glossary import GlossaryEntry, inconsistencies, load_glossary, parse_glossary
-from kb.schema import Paper
+from kb.knowledge.glossary import GlossaryEntry, inconsistencies, load_glossary, parse_glossary
+from kb.knowledge.schema import Paper
 
 from .conftest import ROOT
 

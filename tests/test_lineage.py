@@ -5,7 +5,7 @@ import pytest
 import kb
 from kb.errors import NoPath, NotFound
 
-from kb import lineage as L
+from kb.knowledge import lineage as L
 
 from .conftest import DATA, ROOT
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from kb.cli import main
-from kb.loader import parse_record
+from kb.knowledge.loader import parse_record
 
 from .bad_cases import RECORD_CASES, materialise
 from .conftest import DATA

@@ -2,7 +2,7 @@
 import json
 
 from kb.cli import main
-from kb.schema import EDGE_TYPES, json_schema
+from kb.knowledge.schema import EDGE_TYPES, json_schema
 
 from .conftest import ROOT
 

@@ -11,9 +11,9 @@ import networkx as nx
 import pytest
 import yaml
 
-from kb.diagram import local_svg
-from kb.explorer import graph_data
-from kb.glossary import load_glossary
+from kb.site.diagram import local_svg
+from kb.site.explorer import graph_data
+from kb.knowledge.glossary import load_glossary
 from tests.conftest import ROOT
 
 
@@ -222,7 +222,7 @@ def test_tags_concepts_and_glossary_pages(site):
 
 def test_no_glossary_page_without_the_file(tmp_path):
     from kb import load
-    from kb.site import render
+    from kb.site.render import render
     from tests.site_project import make_project
 
     project = make_project(tmp_path / "p", glossary=False)
@@ -236,7 +236,7 @@ def test_read_before_lists_near_sources_in_plan_order_and_points_to_the_whole_pl
     import shutil
 
     import kb
-    from kb.site import render
+    from kb.site.render import render
 
     project = tmp_path / "p"
     (project / "papers").mkdir(parents=True)

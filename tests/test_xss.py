@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kb.loader import parse_record
+from kb.knowledge.loader import parse_record
 
 #: on* attributes our own templates write (everything else would have come from a record).
 TEMPLATE_HANDLERS = {("form", "onsubmit", "return false")}

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 import yaml
 
-from kb import yamlio
+from kb.knowledge import yamlio
 
 from .conftest import ROOT
 

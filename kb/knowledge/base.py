@@ -9,7 +9,7 @@ from pathlib import Path
 import networkx as nx
 
 from . import checks, lineage
-from .errors import NotFound, Problem, ValidationFailed, did_you_mean
+from ..errors import NotFound, Problem, ValidationFailed, did_you_mean
 from .loader import Record, read_records
 from .schema import Paper
 

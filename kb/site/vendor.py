@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from .errors import KBError
+from ..errors import KBError
 
 #: package → (files under node_modules/<package>/ → name under assets/vendor/<package>/).
 FILES: dict[str, dict[str, str]] = {

@@ -23,7 +23,7 @@ from typing import Callable
 import networkx as nx
 
 from .diagram import EDGE_STYLE, label
-from .schema import TRACKS
+from ..knowledge.schema import TRACKS
 
 COL_W, PAPER_H, CONCEPT_H, CONCEPT_DX, BAND_GAP = 260, 46, 26, 40, 54
 OTHER = "other"

@@ -1,21 +1,14 @@
-"""Records → Markdown pages for mkdocs-material, with Jinja templates from
-``site_src/templates/``.
+"""Text from records made safe for Markdown (:func:`md`, :func:`attr`, :func:`fence`,
+:func:`front_title`) and the relative URL of a node's page (:func:`node_url`).
 
-:func:`render` is pure: the same knowledge base gives the same pages, byte for byte
-(sorted iteration, no timestamps). Text from records is treated as Markdown with raw
-HTML escaped and only http(s) or relative link targets kept (see :func:`md`).
+Text from records is treated as Markdown with raw HTML escaped and only http(s) or relative
+link targets kept (see :func:`md`).
 """
 from __future__ import annotations
 
 import html
 import json
 import re
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-from . import lineage as lin
-from .knowledge import KnowledgeBase
 
 _LINK = re.compile(r"\]\(((?:[^()\n]|\([^()\n]*\))*)\)")  # one level of (nested) parentheses
 _SAFE_TARGET = re.compile(r'<?(https?://[^\s<>()]+(\([^\s()]*\))?|#[\w-]+|(\.{1,2}/)*[\w./-]+\.(md|bib)(#[\w-]+)?)>?'
@@ -115,27 +108,3 @@ def node_url(node: str, from_page: str) -> str:
     target = f"papers/{node}.md" if "/" not in node else f"concepts/{node}.md"
     depth = from_page.count("/")
     return "../" * depth + target
-
-
-def environment(root: Path) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(root / "site_src" / "templates")), undefined=StrictUndefined,
-                      autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(md=md, attr=attr, fence=fence, front_title=front_title, tojson_sorted=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
-    return env
-
-
-def render(base: KnowledgeBase, only: set[str] | None = None) -> dict[str, str | bytes]:
-    """Every generated page, keyed by its path under ``site_src/``; with ``only``, those records' pages."""
-    from .pages import context_for_pages
-
-    env = environment(base.root)
-    pages: dict[str, str | bytes] = {}
-    for rel, template, ctx in context_for_pages(base, only):
-        if template is None:  # a file shipped as is (the .bib)
-            pages[rel] = ctx["text"]
-            continue
-        pages[rel] = env.get_template(template).render(page=rel, url=lambda n, _p=rel: node_url(n, _p), **ctx)
-    return pages
-
-
-__all__ = ["render", "md", "attr", "node_url", "lin"]

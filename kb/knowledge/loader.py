@@ -1,7 +1,7 @@
 """Read every record, collect every problem, then stop once.
 
-``read_records`` turns files into validated :class:`~kb.schema.Paper` objects and
-problems; :mod:`kb.checks` adds the checks that need all records at once. Nothing
+``read_records`` turns files into validated :class:`~kb.knowledge.schema.Paper` objects and
+problems; :mod:`kb.knowledge.checks` adds the checks that need all records at once. Nothing
 here raises on the first bad file: a contributor sees every problem in one run.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import yamlio
-from .errors import Problem, did_you_mean
+from ..errors import Problem, did_you_mean
 from .schema import Paper, known_keys
 
 KNOWN_KEYS = known_keys()

@@ -2,7 +2,7 @@
 
 load → render → write ``site_src/`` (only files whose bytes changed) → mkdocs build
 into a fresh folder beside the site → vendor the browser libraries into it
-(:mod:`kb.vendor`) → normalise what mkdocs stamps with the date → swap it in.
+(:mod:`kb.site.vendor`) → normalise what mkdocs stamps with the date → swap it in.
 
 Everything is read and rendered before anything is written, and the site is built
 aside and swapped, so a failed build leaves the previous site untouched.
@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 
 from . import vendor
-from .errors import KBError
-from .glossary import PATH as GLOSSARY
-from .knowledge import KnowledgeBase, load
+from ..errors import KBError
+from ..knowledge.glossary import PATH as GLOSSARY
+from ..knowledge.base import KnowledgeBase, load
 
 #: Under site_src/, what write_tree leaves alone: the templates, and the vendored libraries
 #: ``kb serve`` copies there (git-ignored, like the rest of the generated tree).
@@ -63,7 +63,7 @@ def write_tree(docs: Path, pages: dict[str, str | bytes]) -> list[str]:
 
 def render_all(base: KnowledgeBase, only: set[str] | None = None) -> dict[str, str | bytes]:
     """Every page; with ``only``, just the pages of those records."""
-    from .site import render
+    from .render import render
 
     return render(base, only)
 

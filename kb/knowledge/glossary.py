@@ -14,7 +14,7 @@ from typing import Iterator
 from pydantic import Field, ValidationError
 
 from . import yamlio
-from .errors import Problem, ValidationFailed, did_you_mean
+from ..errors import Problem, ValidationFailed, did_you_mean
 from .loader import _message, dotted
 from .schema import Bilingual, Paper, Slug, Strict, Text
 
@@ -109,12 +109,12 @@ def zh_texts(paper: Paper) -> Iterator[tuple[str, str]]:
 def inconsistencies(base, entries: list[GlossaryEntry]) -> list[str]:
     """Uses of a listed wrong variant in the zh-Hant text of ``base``'s records.
 
-    ``base`` is a :class:`~kb.knowledge.KnowledgeBase` (anything with ``.papers``). Longer
+    ``base`` is a :class:`~kb.knowledge.base.KnowledgeBase` (anything with ``.papers``). Longer
     variants are matched first, and an occurrence inside a correct rendering (算法 inside
     演算法) does not count.
 
     >>> from types import SimpleNamespace
-    >>> from kb.schema import Paper
+    >>> from kb.knowledge.schema import Paper
     >>> algo = GlossaryEntry.model_validate({"en": "algorithm", "zh-Hant": "演算法",
     ...     "definition": {"en": "a procedure", "zh-Hant": "步驟"}, "variants": ["算法"]})
     >>> p = Paper(id="x", title="X", authors=["A"], year=2000,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from . import lineage as lin
-from .bib import export
-from .knowledge import KnowledgeBase
+from ..knowledge import lineage as lin
+from ..bib import export
+from ..knowledge.base import KnowledgeBase
 from .diagram import local_svg
 from .explorer import graph_json
-from .glossary import load_glossary
-from .schema import EDGE_TYPES
+from ..knowledge.glossary import load_glossary
+from ..knowledge.schema import EDGE_TYPES
 
 SECTION_TITLES = {
     "overview": ("Overview", "概要"), "problem": ("Problem", "問題"), "method": ("Method", "方法"),
@@ -78,8 +78,8 @@ def assets(base: KnowledgeBase) -> Iterator[tuple[str, None, dict]]:
 
 
 def html_href(node: str, from_page: str) -> str:
-    """Like :func:`kb.site.node_url`, for raw HTML (which mkdocs leaves alone): ``.html`` targets."""
-    from .site import node_url
+    """Like :func:`kb.site.markdown.node_url`, for raw HTML (which mkdocs leaves alone): ``.html`` targets."""
+    from .markdown import node_url
 
     return node_url(node, from_page)[: -len(".md")] + ".html"
 

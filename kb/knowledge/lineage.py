@@ -25,7 +25,7 @@ from typing import Iterable, Literal
 
 import networkx as nx
 
-from .errors import NoPath, NotFound, did_you_mean
+from ..errors import NoPath, NotFound, did_you_mean
 from .schema import Paper
 
 

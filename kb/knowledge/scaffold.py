@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from .errors import KBError
+from ..errors import KBError
 from .schema import ID_RE
 
 MODELINE = "# yaml-language-server: $schema=../kb/paper.schema.json\n"

@@ -130,7 +130,7 @@ def load(text: str) -> Any:
     >>> load("a: 1\\na: 2\\n")
     Traceback (most recent call last):
     ...
-    kb.yamlio.YamlProblem: duplicate key 'a' (first on line 1)
+    kb.knowledge.yamlio.YamlProblem: duplicate key 'a' (first on line 1)
     """
     composer = _Composer(text)
     try:

@@ -1,7 +1,7 @@
 """Checks that need every record at once: ids, lineage nodes, ownership, cycles.
 
 Each check yields :class:`~kb.errors.Problem` objects; :func:`check_all` runs them
-in order. Graph checks run on the graph :mod:`kb.lineage` builds.
+in order. Graph checks run on the graph :mod:`kb.knowledge.lineage` builds.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Iterator
 
 import networkx as nx
 
-from .errors import Problem, did_you_mean
+from ..errors import Problem, did_you_mean
 from .loader import Record
 from .schema import SUMMARY_SECTIONS
 

@@ -9,7 +9,7 @@ process. Rendering all 6,000 pages of a 2,000-paper site takes seconds of pure P
 and in this process it would hold the interpreter lock that mkdocs' rebuild of the edited
 page needs (measured: 8.3 s instead of ~4 s from save to served page). A record with
 errors is reported and the last good pages stay. The vendored libraries are copied once into
-``site_src/assets/vendor/`` (generated and git-ignored; :func:`kb.build.write_tree`
+``site_src/assets/vendor/`` (generated and git-ignored; :func:`kb.site.build.write_tree`
 leaves it alone), since ``mkdocs serve`` builds into a folder of its own.
 """
 from __future__ import annotations
@@ -25,12 +25,12 @@ from jinja2 import BytecodeCache
 
 from . import vendor
 from .build import VENDOR, config_overrides, render_all, write_pages, write_tree
-from .errors import KBError
-from .knowledge import load
+from ..errors import KBError
+from ..knowledge.base import load
 
 
 class _CompiledTemplates(BytecodeCache):
-    """Jinja bytecode kept in memory for the life of ``kb serve`` (see :mod:`kb.serve_hook`)."""
+    """Jinja bytecode kept in memory for the life of ``kb serve`` (see :mod:`kb.site.serve_hook`)."""
 
     def __init__(self) -> None:
         self.store: dict[str, bytes] = {}
@@ -69,8 +69,8 @@ def refresh(root: Path, edited: set[str] | None = None) -> list[str]:
 
 def refresh_elsewhere(root: Path) -> tuple[int, str]:
     """:func:`refresh` of the whole site in a child process; return its exit status and stderr."""
-    code = "import sys; from pathlib import Path; from kb.serve import refresh; print(len(refresh(Path(sys.argv[1]))))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
+    code = "import sys; from pathlib import Path; from kb.site.serve import refresh; print(len(refresh(Path(sys.argv[1]))))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
                                                                      os.environ.get("PYTHONPATH")]))}
     proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env)
     return proc.returncode, proc.stderr.strip()
