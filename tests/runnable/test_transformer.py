@@ -1,5 +1,6 @@
 """Transformer runnable: tiny gate, paper parameter counts, oracles against torch's own modules."""
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -21,10 +22,27 @@ def count(preset: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_tiny_reverses_held_out_sequences():
-    result = T.train(T.PRESETS["tiny"])
-    assert result["passed"], result
-    assert result["value"] >= T.GATE[2] and result["tokens_per_s"] > 0
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_reverses_with_positional_encoding_and_fails_without(seed):
+    r = T.train(replace(T.PRESETS["tiny"], seed=seed))
+    gate = lambda v: v >= T.GATE[2]
+    assert gate(r["value"]) and not gate(r["ablation"]["value"]), r
+    assert r["passed"] and r["seed"] == seed and r["conditions"] == {}
+    assert r["ablation"]["name"] == "no positional encoding"
+    assert r["history"]["idea"][-1] == r["value"]
+    assert r["history"]["ablation"][-1] == r["ablation"]["value"]
+
+
+def test_without_positional_encoding_the_encoder_ignores_order():
+    """§3.5: self-attention is permutation-equivariant; only the encodings tell positions apart."""
+    torch.manual_seed(0)
+    src = torch.randint(T.N_SPECIAL, 13, (2, 8))
+    perm = torch.randperm(8)
+    for pe in (False, True):
+        model = T.build_model(replace(T.PRESETS["tiny"], positional_encoding=pe)).eval()
+        with torch.no_grad():
+            moved = model.encode(src[:, perm]) - model.encode(src)[:, perm]
+        assert (moved.abs().max() <= 1e-5) == (not pe)
 
 
 def test_base_params_with_shared_37000_vocab():
