@@ -106,3 +106,66 @@ def test_sources_within_is_the_paper_graph_ball_on_every_node_of_the_real_kb(ste
         ball = set(nx.single_source_shortest_path_length(P, target, cutoff=steps)) - {target}
         assert L.sources_within(G, n, steps) == ball, n
         assert ball <= set(L.plan(G, n))
+
+
+# --- edges in words: kb/data/edge_phrases.yaml -------------------------------------------
+
+#: Hand-written expectations, builder reading (to is the subject) and source reading (from is
+#: the subject), for the edge ``gpt → bert`` of every type: "bert <type> gpt".
+WORDING = {
+    "extends": ("bert extends gpt", "gpt is extended by bert", "bert 延伸 gpt 的做法", "gpt 被 bert 延伸"),
+    "generalizes": ("bert generalizes gpt", "gpt is generalized by bert",
+                    "bert 將 gpt 推廣為更一般的形式", "gpt 是 bert 的特例"),
+    "inspired-by": ("bert is inspired by gpt", "gpt inspires bert", "bert 受 gpt 啟發", "gpt 啟發了 bert"),
+    "replaces": ("bert replaces gpt", "gpt is replaced by bert", "bert 取代 gpt", "gpt 被 bert 取代"),
+    "uses": ("bert uses gpt", "gpt is used by bert", "bert 使用 gpt", "gpt 被 bert 使用"),
+    "compares-with": ("bert compares itself with gpt", "gpt is a baseline for bert",
+                      "bert 與 gpt 比較", "gpt 是 bert 的比較對象"),
+    "analyzes": ("bert analyzes gpt", "gpt is analyzed by bert", "bert 分析 gpt", "gpt 被 bert 分析"),
+    "scales": ("bert scales up gpt", "gpt is scaled up by bert", "bert 將 gpt 擴大規模", "gpt 被 bert 擴大規模"),
+    "part-of": ("bert contains gpt", "gpt is part of bert", "bert 包含 gpt", "gpt 是 bert 的一部分"),
+}
+
+
+def test_every_edge_type_has_phrases_in_both_languages_and_readings():
+    from kb.knowledge.schema import EDGE_TYPES
+
+    table = L.edge_phrases()
+    assert set(table) == set(EDGE_TYPES) == set(WORDING)
+    for t, langs in table.items():
+        assert set(langs) == {"en", "zh-Hant"}, t
+        for lang, readings in langs.items():
+            assert set(readings) == {"builder", "source"}, (t, lang)
+            for reading, entry in readings.items():
+                s = entry["sentence"]
+                assert s.count("{from}") == 1 and s.count("{to}") == 1, (t, lang, reading)
+                # the builder reading puts the builder (to) first, the source reading the source
+                first = "{to}" if reading == "builder" else "{from}"
+                assert s.index(first) == 0, (t, lang, reading)
+                assert entry["verb"], (t, lang, reading)
+
+
+@pytest.mark.parametrize("type_", sorted(WORDING))
+def test_edge_sentence_reads_the_builder_as_subject_or_the_source_in_the_passive(type_):
+    en_b, en_s, zh_b, zh_s = WORDING[type_]
+    edge = ("gpt", "bert", type_)
+    assert L.edge_sentence(edge) == en_b
+    assert L.edge_sentence(edge, "en", "source") == en_s
+    assert L.edge_sentence(edge, "zh-Hant", "builder") == zh_b
+    assert L.edge_sentence(edge, "zh-Hant", "source") == zh_s
+    # a dict (what steps() and the pages hold) reads the same as the tuple
+    assert L.edge_sentence({"from": "gpt", "to": "bert", "type": type_}, "zh-Hant", "source") == zh_s
+
+
+def test_edge_sentence_names_nodes_once_and_leaves_braces_in_names_alone():
+    names = {"gpt": "{to}", "bert": "BERT"}
+    assert L.edge_sentence(("gpt", "bert", "extends"), name=names.get) == "BERT extends {to}"
+
+
+def test_edge_verb_labels_an_arrow_from_the_source_side():
+    assert [L.edge_verb("uses", lang) for lang in ("en", "zh-Hant")] == ["used by", "被…使用"]
+    assert L.edge_verb("uses", reading="builder") == "uses"
+    with pytest.raises(ValueError, match=r"unknown edge type 'extend' \(did you mean 'extends'\?\)"):
+        L.edge_verb("extend")
+    with pytest.raises(ValueError, match="lang must be one of"):
+        L.edge_sentence(("a", "b", "uses"), "zh")

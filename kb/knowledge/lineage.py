@@ -17,16 +17,27 @@ its paper, so the ancestors of ``bert`` include the ancestors of ``bert/mlm``.
 ['a', 'b', 'c']
 >>> plan(G, "c")
 ['a', 'b', 'c']
+>>> edge_sentence(("a", "b", "extends"))
+'b extends a'
 """
 from __future__ import annotations
 
 from collections import deque
-from typing import Iterable, Literal
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import Callable, Iterable, Literal
 
 import networkx as nx
 
 from ..errors import NoPath, NotFound, did_you_mean
+from . import yamlio
 from .schema import Paper
+
+#: The phrase table, ``kb/data/edge_phrases.yaml`` (beside the glossary).
+PHRASES = Path(__file__).resolve().parent.parent / "data" / "edge_phrases.yaml"
+LANGS = ("en", "zh-Hant")
+READINGS = ("builder", "source")
 
 
 def build_graph(papers: Iterable[Paper]) -> nx.DiGraph:
@@ -188,3 +199,94 @@ def plan(G: nx.DiGraph, target: str) -> list[str]:
                 stack.append(p)
             P.add_edge(p, q)
     return list(nx.lexicographical_topological_sort(P, key=lambda n: study_key(G, n)))
+
+
+@lru_cache(maxsize=1)
+def edge_phrases() -> dict[str, dict[str, dict[str, dict[str, str]]]]:
+    """The phrase table: ``edge_phrases()[type][lang][reading]`` is ``{verb, sentence}``.
+
+    ``lang`` is ``en`` or ``zh-Hant``; ``reading`` is ``builder`` (the node that builds is
+    the subject: "bert extends gpt") or ``source`` (the earlier idea is the subject: "gpt is
+    extended by bert"). Read once from ``kb/data/edge_phrases.yaml``.
+
+    >>> edge_phrases()["uses"]["en"]["source"]
+    {'verb': 'used by', 'sentence': '{from} is used by {to}'}
+    """
+    return yamlio.load(PHRASES.read_text(encoding="utf-8"))
+
+
+def _entry(type_: str, lang: str, reading: str) -> dict[str, str]:
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {LANGS}, not {lang!r}")
+    if reading not in READINGS:
+        raise ValueError(f"reading must be one of {READINGS}, not {reading!r}")
+    table = edge_phrases()
+    if type_ not in table:
+        raise ValueError(f"unknown edge type {type_!r}{did_you_mean(type_, table)}")
+    return table[type_][lang][reading]
+
+
+def edge_verb(type_: str, lang: str = "en", reading: str = "source") -> str:
+    """The short label for an edge type: what an arrow ``from → to`` is captioned with.
+
+    The default ``source`` reading reads along the arrow ("gpt —extended by→ bert");
+    ``builder`` reads against it, for a list on the builder's page ("extends gpt").
+
+    Parameters
+    ----------
+    type_ : str
+        An edge type (``extends``, ``uses``, …, or ``part-of``).
+    lang : {"en", "zh-Hant"}
+    reading : {"source", "builder"}
+
+    Examples
+    --------
+    >>> edge_verb("extends"), edge_verb("extends", "zh-Hant"), edge_verb("extends", reading="builder")
+    ('extended by', '被…延伸', 'extends')
+    """
+    return _entry(type_, lang, reading)["verb"]
+
+
+def edge_sentence(edge, lang: str = "en", reading: str = "builder",
+                  name: Callable[[str], str] = str) -> str:
+    """An edge as a true sentence: the builder as subject, or the source in the passive.
+
+    Parameters
+    ----------
+    edge : tuple or dict
+        ``(from, to, type)``, or a dict with ``from``, ``to`` and ``type`` (what
+        :func:`steps` and the site's edge lists hold).
+    lang : {"en", "zh-Hant"}
+    reading : {"builder", "source"}
+        ``builder``: "bert extends gpt"; ``source``: "gpt is extended by bert".
+    name : callable, optional
+        Turns a node id into the text written for it (a title, a Markdown link); the
+        caller escapes what it returns.
+
+    Returns
+    -------
+    str
+        The clause, without a full stop.
+
+    Examples
+    --------
+    Three nodes, ``lstm → seq2seq → transformer`` (each builds on the one before):
+
+    >>> G = nx.DiGraph()
+    >>> G.add_edge("lstm", "seq2seq", type="uses"); G.add_edge("seq2seq", "transformer", type="replaces")
+    >>> [edge_sentence((u, v, d["type"])) for u, v, d in G.edges(data=True)]
+    ['seq2seq uses lstm', 'transformer replaces seq2seq']
+    >>> edge_sentence(("lstm", "seq2seq", "uses"), "zh-Hant", "source", name=str.upper)
+    'LSTM 被 SEQ2SEQ 使用'
+    """
+    if isinstance(edge, dict):
+        u, v, type_ = edge["from"], edge["to"], edge["type"]
+    else:
+        u, v, type_ = edge
+    template = _entry(type_, lang, reading)["sentence"]
+    # one pass, so a name that itself contains "{to}" is left alone
+    a, b = ("{from}", "{to}") if template.index("{from}") < template.index("{to}") else ("{to}", "{from}")
+    head, rest = template.split(a, 1)
+    mid, tail = rest.split(b, 1)
+    names = {"{from}": name(u), "{to}": name(v)}
+    return head + names[a] + mid + names[b] + tail
