@@ -24,6 +24,44 @@ _MATH = re.compile(r"(?<!\\)\$(?!\s)(?:\\.|[^\\$\n])+?(?<!\s)\$|(?<!\\)\\\((?:\\
 _ATTR = re.compile(r"\{(?=[^{}\n]*?(?<![\w\\-])(?:on\w+|href|src|srcdoc|formaction|action|style|xlink:href)\s*=)",
                    re.I)
 _REF_DEF = re.compile(r"^([ \t]*)\[(?=[^\]\n]+\]:)", re.M)  # [id]: target (a reference definition)
+# Display math: arithmatex renders $$…$$ only as a block of its own (a paragraph alone).
+_DISPLAY = re.compile(r"(?<!\\)\$\$(?:\\.|[^\\$])+?\$\$")
+
+
+def _display_blocks(text: str) -> str:
+    r"""Every ``$$…$$`` becomes a paragraph of its own: blank lines around it, at the indent of
+    the line it starts on; punctuation right after the closing ``$$`` moves inside it.
+
+    >>> print(_display_blocks("Sum:\n$$a + b$$.\nThen c."))
+    Sum:
+    <BLANKLINE>
+    $$a + b.$$
+    <BLANKLINE>
+    Then c.
+    >>> _display_blocks("x $a$ and $$b$$ inline")
+    'x $a$ and\n\n$$b$$\n\ninline'
+    >>> _display_blocks("  $$\n  a \\\\\n  b\n  $$\n\n  next")
+    '  $$\n  a \\\\\n  b\n  $$\n\n  next'
+    """
+    out, last = [], 0
+    for m in _DISPLAY.finditer(text):
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        indent = re.match(r"[ \t]*", text[line_start:]).group(0)
+        before = text[last:m.start()]
+        if before.strip():  # text before it, on its line or the line above: split it off
+            before = before.rstrip(" \t")
+            before = (before if before.endswith("\n\n") else before.rstrip("\n") + "\n\n") + indent
+        math, end = m.group(0), m.end()
+        if end < len(text) and text[end] in ".,;:":
+            math, end = f"{math[:-2]}{text[end]}$$", end + 1
+        out += [before, math]
+        last = end
+        rest = text[last:]
+        gap = len(rest) - len(rest.lstrip(" \t\n"))
+        if rest[gap:] and "\n\n" not in rest[:gap]:
+            out.append("\n\n" + indent)
+            last += gap
+    return "".join(out) + text[last:]
 
 
 def _braces(text: str) -> str:
@@ -57,6 +95,8 @@ def md(text: str | None) -> str:
     """
     if not text:
         return ""
+    if "$$" in text:
+        text = _display_blocks(text)
     text = html.escape(text, quote=False)
     # Neutralised with entities, not backslashes: a backslash in the text could escape ours.
     text = _LINK.sub(lambda m: m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "&#93;" + m.group(0)[1:],
