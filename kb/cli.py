@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import traceback
@@ -60,19 +59,48 @@ def cmd_lineage(args) -> int:
     keep = set(nodes) | {args.id} | set(lin.concepts_of(G, args.id))
     edges = [{"from": u, "to": v, "type": d["type"]} for u, v, d in sorted(G.subgraph(keep).edges(data=True))]
     word = "led to" if args.down else "came from"
+    # each listed node is the subject of its edges: a source is extended, a builder extends
+    end, reading = ("to", "builder") if args.down else ("from", "source")
+    lines = [f"{args.id} {word}:"]
+    for n in nodes:
+        lines.append(f"  {n}")
+        lines += [f"    {lin.edge_sentence(e, lang, reading)}" for e in edges
+                  if e[end] == n and e["type"] != "part-of" for lang in lin.LANGS]
     _emit(args, {"node": args.id, "direction": direction, "nodes": nodes, "edges": edges},
-          f"{args.id} {word}:\n" + "\n".join(f"  {n}" for n in nodes) if nodes else f"{args.id}: nothing {word}")
+          "\n".join(lines) if nodes else f"{args.id}: nothing {word}")
     return 0
+
+
+def _chain_text(steps: list[dict]) -> list[str]:
+    """A chain's steps, each as a sentence with the builder as subject and then its reason."""
+    return [f"  {lin.edge_sentence(s, lang)}{sep}{s['why'][lang]}"
+            for s in steps for lang, sep in (("en", ": "), ("zh-Hant", "："))]
 
 
 def cmd_path(args) -> int:
     G = _kb(args).graph
-    nodes = lin.path(G, args.a, args.b)
-    steps = lin.steps(G, nodes)
-    lines = [" → ".join(nodes)] + [f"  {s['from']} —{s['type']}→ {s['to']}\n    {s['why']['en']}\n    {s['why']['zh-Hant']}"
-                                   for s in steps]
-    _emit(args, {"nodes": nodes, "steps": steps}, "\n".join(lines))
+    chains = [{"nodes": nodes, "steps": lin.steps(G, nodes)} for nodes in lin.paths(G, args.a, args.b, args.k)]
+    lines = []
+    for i, c in enumerate(chains, 1):
+        head = " → ".join(c["nodes"])
+        if args.k > 1:
+            head = f"{i}. {head} ({len(c['steps'])} step{'s' if len(c['steps']) != 1 else ''})"
+        lines += ([""] if i > 1 else []) + [head] + _chain_text(c["steps"])
+    if args.k > 1 and len(chains) < args.k:
+        lines.append(f"(only {len(chains)} chain{'s' if len(chains) != 1 else ''} from {args.a} to {args.b})")
+    # `nodes` and `steps` are the shortest chain, as before --k; `paths` has every chain found
+    _emit(args, {**chains[0], "paths": chains}, "\n".join(lines))
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return n
 
 
 def cmd_plan(args) -> int:
@@ -141,7 +169,7 @@ def cmd_new(args) -> int:
 def cmd_params(args) -> int:
     from .runnables import params
 
-    data = params(_kb(args), args.id, args.preset)
+    data = params(_kb(args), args.id, args.preset, args.override)
     stated = f" (paper states {data['stated']:,.0f})" if data["stated"] else ""
     _emit(args, data, f"{args.id} [{args.preset}]: {data['params']:,} parameters{stated}")
     return 0
@@ -154,28 +182,29 @@ def cmd_run(args) -> int:
     ids = sorted(i for i, p in base.papers.items() if p.runnable) if args.all else [args.id]
     if not ids or ids == [None]:
         raise KBError("name a paper, or --all")
-    overrides = dict(o.removeprefix("--").split("=", 1) for o in args.override)
+    # Every --set is typed and checked against each runnable's Config before any child starts.
+    overrides = {i: runnables.overrides_for(base, i, args.override) for i in ids}
     jobs = max(1, args.jobs if args.all else 1)
-    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:  # n processes share the cores, not n × all
-        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
+    env = runnables.child_env(jobs)  # threads and wait policy, once for all children
 
     def one(paper_id: str) -> dict:
         try:
-            r = runnables.run(base, paper_id, args.preset, args.device, args.timeout, overrides)
+            r = runnables.run(base, paper_id, args.preset, args.device, args.timeout,
+                              overrides[paper_id], env)
             if args.record:
                 runnables.record(base.root, r)
         except KBError as e:
             if not args.all:
                 raise
-            r = {"paper": paper_id, "preset": args.preset, "device": args.device, "passed": False, "error": str(e)}
+            r = {"paper": paper_id, "preset": args.preset, "device": args.device,
+                 "passed": False, "error": str(e)}
         return r
 
     def report(r: dict) -> None:
         done[r["paper"]] = r
         if not args.json:
-            print(f"{r['paper']:<20} " + (f"{r['metric']} = {r['value']:.4f} ({r['gate']}) "
-                                          f"{'passed' if r['passed'] else 'FAILED'} in {r['seconds']:.1f} s"
-                                          if "error" not in r else f"ERROR {r['error']}"), flush=True)
+            text = runnables.summary_line(r) if "error" not in r else f"ERROR {r['error']}"
+            print(f"{r['paper']:<20} {text}", flush=True)
 
     done: dict[str, dict] = {}
     start = time.perf_counter()
@@ -200,7 +229,8 @@ def cmd_run(args) -> int:
                    "wall_seconds": round(time.perf_counter() - start, 2), "jobs": jobs}
         print(json.dumps(summary if args.all else results[0], ensure_ascii=False, indent=2))
     elif args.all:
-        print(f"{len(ids) - len(failed)} passed, {len(failed)} failed" + (f": {', '.join(failed)}" if failed else ""))
+        print(f"{len(ids) - len(failed)} passed, {len(failed)} failed"
+              + (f": {', '.join(failed)}" if failed else ""))
     return 1 if failed else 0
 
 
@@ -243,6 +273,8 @@ def _more_commands(sub, add) -> None:
     sp = add("params", cmd_params, "parameter count of a runnable's preset (meta device, no training)")
     sp.add_argument("id")
     sp.add_argument("--preset", default="paper")
+    sp.add_argument("--set", dest="override", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a Config field (typed by its default: true, 3, 0.01, 1,2)")
     sp = add("run", cmd_run, "train a runnable in its own process and check its gate")
     sp.add_argument("id", nargs="?")
     sp.add_argument("--all", action="store_true", help="every record's runnable, each in its own process")
@@ -252,7 +284,8 @@ def _more_commands(sub, add) -> None:
     sp.add_argument("--jobs", type=int, default=1, help="with --all: runnables at once, each in its own process")
     sp.add_argument("--record", action="store_true", help="write results/<id>.json with provenance")
     sp.add_argument("--set", dest="override", action="append", default=[], metavar="FIELD=VALUE",
-                    help="override a Config field")
+                    help="override a Config field (typed by its default: true, 3, 0.01, 1,2); "
+                         "the run is recorded under its own key, never as the plain preset's")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -277,9 +310,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--up", action="store_true", default=True)
     g.add_argument("--down", action="store_true")
     sp.add_argument("--depth", type=int, default=None)
-    sp = add("path", cmd_path, "the chain of reasons from A to B")
+    sp = add("path", cmd_path, "the chain of reasons from A to B (--k N: up to N chains, shortest first)")
     sp.add_argument("a")
     sp.add_argument("b")
+    sp.add_argument("--k", type=_positive, default=1, metavar="N", help="list up to N chains (default 1)")
     add("plan", cmd_plan, "what to read before a paper, in order").add_argument("id")
     sp = add("graph", cmd_graph, "export the lineage graph", json_flag=False)
     sp.add_argument("--format", choices=["graphml", "json", "dot", "mermaid"], default="json")

@@ -88,3 +88,57 @@ def test_unexpected_errors_say_so_with_a_traceback(monkeypatch, capsys):
     assert main(["--root", MINI, "validate"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("kb: unexpected error") and "ZeroDivisionError" in err
+
+
+def test_path_text_makes_the_builder_the_subject_of_each_step(capsys):
+    # b → c is "c replaces b": the old output "b —replaces→ c" read as "b replaces c"
+    rc, out, _ = run(capsys, "path", "a/y", "c")
+    assert rc == 0 and out.splitlines() == [
+        "a/y → b → c",
+        "  b extends a/y: a/y to b.", "  b 延伸 a/y 的做法：從a/y到b。",
+        "  c replaces b: b to c.", "  c 取代 b：從b到c。"]
+
+
+def test_path_k_lists_chains_shortest_first_text_and_json(capsys):
+    rc, out, _ = run(capsys, "path", "a", "d", "--k", "3", "--json")
+    data = json.loads(out)
+    chains = [c["nodes"] for c in data["paths"]]
+    assert rc == 0 and chains == [["a", "e", "d"], ["a/x", "d/m", "d"], ["a/y", "b", "c", "d/n", "d"]]
+    # nodes/steps stay the shortest chain, with from/to as before --k
+    assert data["nodes"] == chains[0] and data["steps"][0]["from"] == "a" and data["steps"][0]["to"] == "e"
+    assert [s["type"] for s in data["paths"][2]["steps"]] == ["extends", "replaces", "generalizes", "part-of"]
+    rc, out, _ = run(capsys, "path", "a", "d", "--k", "5")
+    lines = out.splitlines()
+    assert [l for l in lines if l[:1].isdigit()] == [
+        "1. a → e → d (2 steps)", "2. a/x → d/m → d (2 steps)", "3. a/y → b → c → d/n → d (4 steps)"]
+    assert "  d/m is inspired by a/x: a/x to d/m." in lines and "  d/m 受 a/x 啟發：從a/x到d/m。" in lines
+    assert lines[-1] == "(only 3 chains from a to d)"
+
+
+def test_path_k_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--root", MINI, "path", "a", "d", "--k", "0"])
+    assert e.value.code == 2
+    assert "argument --k: expected a whole number of at least 1, not '0'" in capsys.readouterr().err
+
+
+def test_lineage_text_makes_each_listed_node_the_subject(capsys):
+    rc, out, _ = run(capsys, "lineage", "c", "--up")
+    assert rc == 0 and out.splitlines() == [
+        "c came from:", "  b", "    b is replaced by c", "    b 被 c 取代",
+        "  a/y", "    a/y is extended by b", "    a/y 被 b 延伸"]
+    rc, out, _ = run(capsys, "lineage", "b", "--down")
+    assert out.splitlines() == ["b led to:", "  c", "    c replaces b", "    c 取代 b",
+                                "  d", "  d/n", "    d/n generalizes c", "    d/n 將 c 推廣為更一般的形式"]
+
+
+def test_path_k_on_the_real_kb_lists_the_chain_through_attention(capsys):
+    from .conftest import ROOT
+
+    rc = main(["--root", str(ROOT), "path", "lstm", "transformer", "--k", "3", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    chains = [c["nodes"] for c in data["paths"]]
+    assert rc == 0 and len(chains) == 3 and chains[0] == ["lstm", "seq2seq", "transformer"]
+    assert ["lstm", "seq2seq", "attention", "transformer"] in chains
+    assert [len(c) for c in chains] == sorted(len(c) for c in chains)
+    assert data["paths"][0]["steps"][0] == {**data["steps"][0], "from": "lstm", "to": "seq2seq", "type": "uses"}

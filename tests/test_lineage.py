@@ -169,3 +169,20 @@ def test_edge_verb_labels_an_arrow_from_the_source_side():
         L.edge_verb("extend")
     with pytest.raises(ValueError, match="lang must be one of"):
         L.edge_sentence(("a", "b", "uses"), "zh")
+
+
+def test_paths_lists_chains_shortest_first_from_a_paper_or_its_concepts(G):
+    assert kb.paths(G, "a", "d", k=5) == [["a", "e", "d"], ["a/x", "d/m", "d"], ["a/y", "b", "c", "d/n", "d"]]
+    assert kb.paths(G, "a", "d", k=2) == kb.paths(G, "a", "d", k=5)[:2]
+    assert kb.paths(G, "a", "d", k=1) == [kb.path(G, "a", "d")]
+    # a chain never starts over from a later start: a/y → … never runs through a
+    assert all(p.count("a") + p.count("a/x") + p.count("a/y") == 1 for p in kb.paths(G, "a", "d", k=5))
+
+
+def test_paths_errors_like_path(G):
+    with pytest.raises(NoPath, match=r"no lineage path from 'd' to 'a'"):
+        kb.paths(G, "d", "a", k=3)
+    with pytest.raises(NotFound, match=r"unknown node 'dd'"):
+        kb.paths(G, "a", "dd")
+    with pytest.raises(ValueError, match="k must be at least 1, not 0"):
+        kb.paths(G, "a", "d", k=0)

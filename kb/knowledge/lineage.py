@@ -136,22 +136,74 @@ def _zero_one_bfs(adj, sources: set[str], depth: int | None) -> dict[str, int]:
 
 
 def path(G: nx.DiGraph, a: str, b: str) -> list[str]:
-    """The shortest chain ``a → … → b``; from a paper, its concepts may start it."""
+    """The shortest chain ``a → … → b``; from a paper, its concepts may start it.
+
+    The first of :func:`paths`.
+    """
+    return paths(G, a, b, 1)[0]
+
+
+class _Start:
+    """The one node every chain starts from in :func:`paths` (a paper and its concepts hang off it)."""
+
+    def __repr__(self) -> str:
+        return "<start>"
+
+
+def paths(G: nx.DiGraph, a: str, b: str, k: int = 3) -> list[list[str]]:
+    """Up to ``k`` chains ``a → … → b``, shortest first.
+
+    From a paper, its concepts may start a chain (as in :func:`path`). Built on networkx's
+    ``shortest_simple_paths`` over the nodes ``b`` comes from, so a short answer is cheap
+    on a large graph; chains of equal length come in a stable order.
+
+    Parameters
+    ----------
+    G : nx.DiGraph
+        The lineage graph (:func:`build_graph`).
+    a, b : str
+        Where the chains start and end (papers or concepts).
+    k : int
+        How many chains at most (at least 1).
+
+    Returns
+    -------
+    list of list of str
+        Each chain as its nodes; :func:`steps` gives its reasons.
+
+    Raises
+    ------
+    NotFound
+        ``a`` or ``b`` is not in the graph.
+    NoPath
+        No chain leads from ``a`` to ``b``.
+
+    Examples
+    --------
+    >>> G = nx.DiGraph()
+    >>> G.add_edges_from([("lstm", "seq2seq"), ("seq2seq", "transformer"), ("lstm", "transformer")], type="uses")
+    >>> paths(G, "lstm", "transformer")
+    [['lstm', 'transformer'], ['lstm', 'seq2seq', 'transformer']]
+    >>> paths(G, "lstm", "transformer", k=1) == [path(G, "lstm", "transformer")]
+    True
+    """
     _require(G, a)
     _require(G, b)
-    starts = [a, *concepts_of(G, a)] if G.nodes[a].get("kind") == "paper" else [a]
-    best: list[str] | None = None
-    for s in starts:
-        try:
-            found = nx.shortest_path(G, s, b)
-        except nx.NetworkXNoPath:
-            continue
-        if best is None or len(found) < len(best):
-            best = found
-    if best is None:
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    reach = nx.ancestors(G, b) | {b}
+    starts = [s for s in ([a, *concepts_of(G, a)] if G.nodes[a].get("kind") == "paper" else [a]) if s in reach]
+    if not starts:
         raise NoPath(f"no lineage path from {a!r} to {b!r} (edges run from an idea to what builds on it; "
                      f"try `kb path {b} {a}` or `kb lineage {b} --up`)")
-    return best
+    first = set(starts)
+    start = _Start()
+    H = nx.DiGraph()
+    H.add_nodes_from(sorted(reach))
+    # no chain comes back into a start: that would be the same chain begun later
+    H.add_edges_from(sorted((u, v) for u, v in G.subgraph(reach).edges if v not in first))
+    H.add_edges_from((start, s) for s in starts)
+    return [found[1:] for found in islice(nx.shortest_simple_paths(H, start, b), k)]
 
 
 def steps(G: nx.DiGraph, nodes: list[str]) -> list[dict]:
