@@ -44,7 +44,7 @@ Slug = Annotated[str, Field(pattern=ID_RE, max_length=80)]
 NodeId = Annotated[str, Field(pattern=NODE_RE, max_length=161,
                               description="A paper id, or paper/concept.")]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
-Url = Annotated[str, Field(pattern=r"^https?://[^\s<>\"']+$", max_length=2000,
+Url = Annotated[str, Field(pattern=r"""^https?://[^\s<>"']+$""", max_length=2000,
                            description="http(s) only: other schemes are refused.")]
 
 
@@ -169,7 +169,7 @@ class Bibtex(Strict):
     """Entry type, key and the fields the record does not already hold."""
 
     type: str = Field(pattern=r"^[a-z]+$")
-    key: str = Field(pattern=r"^[^\s,{}\"#%'()=\\]+$", max_length=200,
+    key: str = Field(pattern=r"""^[^\s,{}"#%'()=\\]+$""", max_length=200,
                      description="The citation key: no spaces, commas, braces, quotes, #, %, parentheses, = or backslash.")
     fields: dict[str, str] = Field(default_factory=dict,
                                    description="Fields beyond title, author, year, doi, url, eprint (journal, pages, …).")
