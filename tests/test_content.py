@@ -8,9 +8,11 @@ import pytest
 import yaml
 
 import kb
+from kb.knowledge.glossary import load_glossary, zh_texts
 from kb.knowledge.schema import SUMMARY_SECTIONS
 
 from .conftest import DATA, ROOT
+from .test_glossary import TAIWAN_FORMS  # 分布's 布 is the Ministry of Education form
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +86,11 @@ def test_zh_hant_text_is_traditional(base):
     s2t = OpenCC("s2t")
     bad = []
     for p in base.papers.values():
-        for where, lang, text in bilingual_texts(p):
-            if lang == "zh-Hant":
-                converted = s2t.convert(text)
-                if converted != text:
-                    diff = {a + "→" + b for a, b in zip(text, converted) if a != b}
-                    bad.append(f"{p.id}.{where}: {sorted(diff)}")
+        for where, text in zh_texts(p):  # every zh-Hant field, gate texts and concept names too
+            converted = s2t.convert(text)
+            diff = {a + "→" + b for a, b in zip(text, converted) if a != b and a not in TAIWAN_FORMS}
+            if diff:
+                bad.append(f"{p.id}.{where}: {sorted(diff)}")
     assert not bad, "\n".join(bad)
 
 
@@ -133,3 +134,53 @@ def test_ids_are_unique_across_papers_and_concepts(base):
     ids = [n for n in base.graph.nodes]
     assert len(ids) == len(set(ids))
     assert not list(itertools.islice((i for i in ids if i != i.lower()), 1))
+
+
+# --- Taiwan typography: full-width clause punctuation and brackets next to Chinese ---------
+# The rules (CONTRIBUTING, "Words"): in zh-Hant text ，：；？！（） are full-width wherever a
+# Chinese character (or a full-width mark) is their neighbour, spaces aside; no space after a
+# full-width mark, none before a closing one or before an opening bracket. LaTeX, code spans,
+# URLs and link targets keep their own punctuation, and so do Latin runs whose neighbours are
+# Latin or digits: "3, 4, 6" in a table row, "(byte-pair encoding, BPE)" inside （）, 圖 1(a).
+
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
+_KEEP = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|(`+).*?\1|\]\([^)]*\)|<https?://[^>]*>"
+                   r"|https?://[^\s)）]+", re.S)
+_SUBFIGURE = re.compile(r"(?<=\d)\([a-z]\)")  # 圖 1(a): a figure's own label
+_HALF_NEXT_TO_CJK = re.compile(rf"(?<=[{_CJK}])\s*[,;:?!()]|[,;:?!()](?=\s*[{_CJK}])")
+_SPACE = re.compile(r"(?<=[，。、；：？！（）「」『』])[ \t]+(?=[^\s|])"   # after a full-width mark
+                    r"|(?<=[^\s|])[ \t]+(?=[，。、；：？！）」』])"         # before a closing one
+                    r"|(?<=[^\s|>*+-])[ \t]+(?=[（「『])")                  # before an opening one
+
+
+def typography_problems(text: str) -> list[str]:
+    """Half-width ，：；？！（） next to Chinese, and spaces around full-width marks, in context."""
+    kept = _KEEP.sub(lambda m: "\0" * len(m.group()), _SUBFIGURE.sub("\0\0\0", text))
+    out = []
+    for m in _HALF_NEXT_TO_CJK.finditer(kept):
+        i = m.end() - 1 if m.group()[-1] in ",;:?!()" else m.start()
+        out.append(f"half-width {kept[i]!r} in {text[max(0, i - 6):i + 7]!r}")
+    out += [f"space in {text[max(0, m.start() - 6):m.end() + 6]!r}" for m in _SPACE.finditer(kept)]
+    return out
+
+
+@pytest.mark.parametrize("text, problems", [
+    ("線性整流 (rectified linear unit) 讓訓練變快,見(§3.1)。", 5),
+    ("首先， BERT 模型 （base） 很大 ；", 4),
+    ("每階段 3, 4, 6, 3 個區塊（表 1），$f(x, y)$：見 `a(b); c` 與圖 1(a)。", 0),
+    ("位元組對編碼（byte-pair encoding, BPE）見 https://arxiv.org/abs/1508.07909 或 [這裡](#x)。", 0),
+    ("**核心想法。** 把表格寫成\n\n| 模型 | 值（x） |\n|---|---|\n", 0),
+])
+def test_typography_rules(text, problems):
+    assert len(typography_problems(text)) == problems, typography_problems(text)
+
+
+def test_zh_hant_uses_full_width_punctuation_next_to_chinese(base):
+    bad = []
+    for p in base.papers.values():
+        for where, text in zh_texts(p):
+            bad += [f"{p.id}.{where}: {x}" for x in typography_problems(text)]
+    for e in load_glossary(ROOT):
+        for text in (e.zh_hant, e.definition.zh_hant):
+            bad += [f"glossary {e.en}: {x}" for x in typography_problems(text)]
+    assert not bad, f"{len(bad)} problems:\n" + "\n".join(bad)

@@ -5,7 +5,8 @@ import pytest
 
 import kb
 from kb.errors import ValidationFailed
-from kb.knowledge.glossary import GlossaryEntry, inconsistencies, load_glossary, parse_glossary
+from kb.knowledge.glossary import (GlossaryEntry, inconsistencies, load_glossary, parse_glossary,
+                                   self_inconsistencies)
 from kb.knowledge.schema import Paper
 
 from .conftest import ROOT
@@ -22,9 +23,10 @@ def glossary() -> list[GlossaryEntry]:
     return load_glossary(ROOT)
 
 
-def entry(en: str, zh: str, variants: list[str]) -> GlossaryEntry:
+def entry(en: str, zh: str, variants: list[str], exceptions: list[str] = ()) -> GlossaryEntry:
     return GlossaryEntry.model_validate(
-        {"en": en, "zh-Hant": zh, "definition": {"en": "d", "zh-Hant": "定"}, "variants": variants})
+        {"en": en, "zh-Hant": zh, "definition": {"en": "d", "zh-Hant": "定"}, "variants": variants,
+         "exceptions": list(exceptions)})
 
 
 def test_glossary_has_150_bilingual_defined_terms(glossary):
@@ -74,6 +76,43 @@ def test_a_planted_variant_is_flagged():
 
 def test_the_records_use_the_glossary_renderings(glossary):
     assert inconsistencies(kb.load(ROOT), glossary) == []
+
+
+def test_the_glossary_uses_its_own_renderings(glossary):
+    assert self_inconsistencies(glossary) == []
+
+
+@pytest.mark.parametrize("en, zh, variant", [
+    ("distribution", "分布", "分佈"), ("sampling", "取樣", "採樣"), ("upsampling", "上取樣", "上採樣"),
+    ("activation function", "活化函數", "激勵函數"), ("hierarchical softmax", "階層式 softmax", "層級式"),
+    ("ensemble", "集成", "整體模型"), ("text", "文字", "文本"), ("interaction", "交互作用", "交互"),
+])
+def test_the_house_renderings_of_issue_15(glossary, en, zh, variant):
+    by_en = {e.en: e for e in glossary}
+    assert by_en[en].zh_hant == zh and variant in by_en[en].variants
+
+
+def test_variants_are_checked_everywhere_but_legitimate_words_pass():
+    paper = Paper(id="demo", title="Demo", authors=["A. Author"], year=2020,
+                  summary={"overview": {"en": "-", "zh-Hant": "論文本身用了文本。"}},
+                  passages=[{"quote": "Q.", "section": "§1", "translation": "機率分佈。"}],
+                  runnable={"id": "demo", "gate": {"metric": "accuracy", "op": ">=", "value": 0.9},
+                            "gate_text": {"en": "-", "zh-Hant": "上採樣後的準確率。"}})
+    base = type("Base", (), {"papers": {"demo": paper}})()
+    glossary = [entry("text", "文字", ["文本"], ["論文本身"]), entry("distribution", "分布", ["分佈"]),
+                entry("upsampling", "上取樣", ["上採樣"]), entry("sampling", "取樣", ["採樣"])]
+    assert [x.split(":")[0] for x in inconsistencies(base, glossary)] == [
+        "papers/demo.yaml › summary.overview",       # 文本 once: 論文本身 is not counted
+        "papers/demo.yaml › passages[0].translation",
+        "papers/demo.yaml › runnable.gate_text",     # 上採樣, the longer variant, only
+    ]
+
+
+def test_an_exception_must_hold_a_variant():
+    text = "- {en: x, zh-Hant: 叉, definition: {en: d, zh-Hant: 定}, variants: [乂], exceptions: [叉子]}\n"
+    with pytest.raises(ValidationFailed) as err:
+        parse_glossary(text, set())
+    assert [p.message for p in err.value.problems] == ["exception '叉子' holds none of the variants"]
 
 
 BROKEN = """\

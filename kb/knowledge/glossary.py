@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from . import yamlio
 from ..errors import Problem, ValidationFailed, did_you_mean
@@ -19,6 +19,7 @@ from .loader import _message, dotted
 from .schema import Bilingual, Paper, Slug, Strict, Text
 
 PATH = Path("kb") / "data" / "glossary.yaml"
+ZH_KEYS = {"zh-Hant", "translation"}  # the record keys whose values are zh-Hant text
 GLOSSARY = PATH.as_posix()
 
 
@@ -31,6 +32,8 @@ class GlossaryEntry(Strict):
     paper: Slug | None = Field(None, description="The KB paper that introduced it, if any.")
     variants: list[Text] = Field(default_factory=list, description="zh-Hant renderings our notes must not use.")
     aliases_en: list[Text] = Field(default_factory=list)
+    exceptions: list[Text] = Field(default_factory=list, description=(
+        "Correct words that contain a variant (論文本身 holds 文本); the check skips them."))
 
 
 def parse_glossary(text: str, paper_ids: set[str], rel: str = GLOSSARY) -> list[GlossaryEntry]:
@@ -71,6 +74,9 @@ def parse_glossary(text: str, paper_ids: set[str], rel: str = GLOSSARY) -> list[
         for j, v in enumerate(entry.variants):
             if v == entry.zh_hant:
                 problems.append(at((i, "variants", j), f"variant {v!r} is the rendering itself"))
+        for j, x in enumerate(entry.exceptions):
+            if not any(v in x for v in entry.variants):
+                problems.append(at((i, "exceptions", j), f"exception {x!r} holds none of the variants"))
         entries.append(entry)
     if problems:
         raise ValidationFailed(problems)
@@ -90,20 +96,58 @@ def load_glossary(root: str | Path) -> list[GlossaryEntry] | None:
     return sorted(entries, key=lambda e: (e.en.casefold(), e.en))
 
 
-def zh_texts(paper: Paper) -> Iterator[tuple[str, str]]:
-    """Every (field path, zh-Hant text) of a record: summary, lineage, concepts, passages."""
-    if paper.summary:
-        for name, section in paper.summary:
-            if section:
-                yield f"summary.{name}", section.zh_hant
-    for i, edge in enumerate(paper.lineage):
-        yield f"lineage[{i}].why", edge.why.zh_hant
-    for i, c in enumerate(paper.concepts):
-        yield f"concepts[{i}].name", c.name.zh_hant
-        if c.description:
-            yield f"concepts[{i}].description", c.description.zh_hant
-    for i, q in enumerate(paper.passages):
-        yield f"passages[{i}].translation", q.translation
+def zh_texts(model: BaseModel, where: str = "") -> Iterator[tuple[str, str]]:
+    """Every (field path, zh-Hant text) of a record, found by walking the model.
+
+    Each :class:`~kb.knowledge.schema.Bilingual` gives its ``zh-Hant`` half (the path names
+    the bilingual field: ``summary.overview``, ``runnable.gate_text``) and each passage its
+    ``translation``, wherever they sit, so a field added to the schema is covered at once.
+
+    >>> p = Paper(id="x", title="X", authors=["A"], year=2000,
+    ...           summary={"overview": {"en": "-", "zh-Hant": "概述。"}},
+    ...           passages=[{"quote": "Q.", "section": "§1", "translation": "譯文。"}])
+    >>> list(zh_texts(p))
+    [('summary.overview', '概述。'), ('passages[0].translation', '譯文。')]
+    """
+    if isinstance(model, Bilingual):
+        yield where, model.zh_hant
+        return
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = field.alias or name
+        path = f"{where}.{key}" if where else key
+        if key in ZH_KEYS and isinstance(value, str):
+            yield path, value
+        elif isinstance(value, BaseModel):
+            yield from zh_texts(value, path)
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from zh_texts(item, f"{path}[{i}]")
+
+
+def _uses(texts: list[tuple[str, str]], entries: list[GlossaryEntry]) -> list[tuple[str, str, GlossaryEntry]]:
+    """(where, variant, entry) for every listed variant in ``texts``.
+
+    Longer variants are matched first; an occurrence inside a correct rendering (算法 inside
+    演算法) or inside a listed exception (文本 inside 論文本身) does not count.
+    """
+    pairs = sorted(((v, e) for e in entries for v in e.variants), key=lambda ve: -len(ve[0]))
+    exceptions = [x for e in entries for x in e.exceptions]
+    # the correct words a variant hides inside: its own entry's rendering (演算法 for 算法) and
+    # the listed exceptions; another entry's rendering is no excuse (the glossary must agree)
+    inside = {v: sorted({w for w in [e.zh_hant, *exceptions] if v in w and v != w}, key=len, reverse=True)
+              for v, e in pairs}
+    found = []
+    for where, text in texts:
+        for variant, entry in pairs:
+            masked = text
+            for w in inside[variant]:
+                masked = masked.replace(w, "\0" * len(w))
+            if variant in masked:
+                found.append((where, variant, entry))
+                text = text.replace(variant, "\0" * len(variant))
+    return found
 
 
 def inconsistencies(base, entries: list[GlossaryEntry]) -> list[str]:
@@ -122,18 +166,22 @@ def inconsistencies(base, entries: list[GlossaryEntry]) -> list[str]:
     >>> inconsistencies(SimpleNamespace(papers={"x": p}), [algo])
     ["papers/x.yaml › summary.overview: uses '算法' for 'algorithm'; the glossary says '演算法'"]
     """
-    pairs = sorted(((v, e) for e in entries for v in e.variants), key=lambda ve: -len(ve[0]))
-    # the correct renderings a variant hides inside, e.g. 演算法 for 算法
-    inside = {v: [e.zh_hant for e in entries if v in e.zh_hant and v != e.zh_hant] for v, _ in pairs}
-    found = []
-    for pid, paper in sorted(base.papers.items()):
-        for where, text in zh_texts(paper):
-            for variant, entry in pairs:
-                masked = text
-                for r in inside[variant]:
-                    masked = masked.replace(r, "\0" * len(r))
-                if variant in masked:
-                    found.append(f"papers/{pid}.yaml › {where}: uses {variant!r} for {entry.en!r}; "
-                                 f"the glossary says {entry.zh_hant!r}")
-                    text = text.replace(variant, "\0" * len(variant))
-    return found
+    texts = [(f"papers/{pid}.yaml › {where}", text)
+             for pid, paper in sorted(base.papers.items()) for where, text in zh_texts(paper)]
+    return [f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
+            for where, variant, entry in _uses(texts, entries)]
+
+
+def self_inconsistencies(entries: list[GlossaryEntry]) -> list[str]:
+    """Uses of a listed wrong variant in the glossary's own renderings and definitions.
+
+    >>> up = GlossaryEntry.model_validate({"en": "upsampling", "zh-Hant": "上取樣",
+    ...     "definition": {"en": "enlarge", "zh-Hant": "放大"}, "variants": ["上採樣"]})
+    >>> learned = GlossaryEntry.model_validate({"en": "learned upsampling", "zh-Hant": "可學習的上採樣",
+    ...     "definition": {"en": "trained", "zh-Hant": "權重可訓練的上取樣"}})
+    >>> self_inconsistencies([up, learned])
+    ["kb/data/glossary.yaml › learned upsampling: uses '上採樣' for 'upsampling'; the glossary says '上取樣'"]
+    """
+    texts = [(f"{GLOSSARY} › {e.en}", f"{e.zh_hant}\n{e.definition.zh_hant}") for e in entries]
+    return [f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
+            for where, variant, entry in _uses(texts, entries)]
