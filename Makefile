@@ -21,7 +21,7 @@ setup-test: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[runnables,test]'
 
 browser:
-	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+	@command -v chromium >/dev/null && fc-list | grep -q "Noto Sans CJK" || { apt-get update -q && apt-get install -y -q chromium fonts-noto-cjk; }
 
 serve: setup
 	$(BIN)/kb serve

@@ -22,7 +22,10 @@ def make_project(dest: Path, glossary: bool = True) -> Path:
         (dest / folder).mkdir(exist_ok=True)
     for src in (DATA / "mini" / "papers", DATA / "site" / "papers", DATA / "site" / "runnable", DATA / "site" / "results"):
         for f in sorted(src.iterdir()):
-            shutil.copyfile(f, dest / src.name / f.name)
+            if f.is_dir():  # papers/figures/
+                shutil.copytree(f, dest / src.name / f.name, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(f, dest / src.name / f.name)
     if glossary:
         (dest / "kb" / "data").mkdir(parents=True)
         shutil.copyfile(DATA / "site" / "glossary.yaml", dest / "kb" / "data" / "glossary.yaml")

