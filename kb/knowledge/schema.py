@@ -18,6 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ID_RE = r"^[a-z0-9][a-z0-9-]*$"
 NODE_RE = r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$"
 CURRICULUM_RE = r"^[0-9]{2}[a-z]$"
+SYMBOL_RE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"  # a function, class or Class.method
+SVG_RE = r"^[a-z0-9][a-z0-9-]*\.svg$"
 
 #: Edge types, with what ``from → to`` means for each. Kept small on purpose.
 EDGE_TYPES: dict[str, str] = {
@@ -126,6 +128,9 @@ class Concept(Strict):
     id: Slug
     name: Bilingual
     description: Bilingual | None = None
+    code: str | None = Field(None, pattern=SYMBOL_RE, max_length=120,
+                             description="The function or class of the paper's runnable that "
+                                         "implements this concept (shown on lineage edges).")
 
 
 class Figure(Strict):
@@ -163,6 +168,40 @@ class Runnable(Strict):
     gate: Gate = Field(description="What the tiny preset must reach on held-out data.")
     gate_text: Bilingual | None = None
     params_figure: Slug | None = Field(None, description="Figure id the paper preset's parameter count must match (±2 %).")
+
+
+class Illustration(Strict):
+    """A figure we draw ourselves: ``papers/figures/<file>``, an SVG with labels in both
+    languages that uses ``currentColor`` so it reads in light and dark themes."""
+
+    file: str = Field(pattern=SVG_RE, description="File name under papers/figures/.")
+    alt: Bilingual = Field(description="What the figure shows, for a reader who cannot see it.")
+    caption: Bilingual
+
+
+class CodeRef(Strict):
+    """A key equation and the lines of the runnable that implement it, shown side by side.
+
+    The lines are read from ``runnable/<runnable>.py`` at build time, so the page follows the
+    file; a symbol that no longer exists stops the build."""
+
+    equation: Text = Field(description="The equation in LaTeX, without $$ (shown as display math).")
+    symbol: str = Field(pattern=SYMBOL_RE, max_length=120,
+                        description="A function, class or Class.method of the runnable.")
+    explain: Bilingual = Field(description="How the lines map onto the equation's symbols.")
+    runnable: Slug | None = Field(None, description="Another paper's runnable; default: this paper's.")
+
+
+class Teaching(Strict):
+    """What a course paper's page needs to teach the idea the first time it is met."""
+
+    intuition: Bilingual = Field(description="The idea before the details, as a lecturer explains it.")
+    worked_example: Bilingual = Field(description="Small real numbers and tensor shapes traced through "
+                                                  "the method; a test recomputes them.")
+    confusions: list[Bilingual] = Field(min_length=2, max_length=4,
+                                        description="Common confusions, each with its correction.")
+    illustrations: list[Illustration] = Field(min_length=1)
+    code: list[CodeRef] = Field(min_length=1)
 
 
 class Bibtex(Strict):
@@ -206,6 +245,8 @@ class Paper(Strict):
     tags: list[Slug] = Field(default_factory=list)
     curriculum: str | None = Field(None, pattern=CURRICULUM_RE, description="Study-order code, e.g. 10b.")
     summary: Summary | None = None
+    teaching: Teaching | None = Field(None, description="Intuition, worked example, confusions, "
+                                                         "figures and code beside the equations.")
     passages: list[Passage] = Field(default_factory=list)
     reading: list[Reading] = Field(default_factory=list)
     concepts: list[Concept] = Field(default_factory=list)
