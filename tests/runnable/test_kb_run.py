@@ -32,6 +32,10 @@ GATE = ("accuracy", ">=", 0.9)
 @dataclass
 class Config:
     width: int = 3
+    flag: bool = True
+    sizes: tuple = (1, 2)
+    lr: float = 0.1
+    seed: int = 0
 
 
 PRESETS = {{"tiny": Config(), "paper": Config(width=10), "gpu": Config()}}
@@ -52,13 +56,30 @@ BODIES = {
     "d": '    time.sleep(600)',
     "e": '    return {"metric": "accuracy", "value": 0.99, "passed": False, "params": 12}',
 }
+# The contract: the idea, a named ablation judged by the same gate, extra conditions.
+CONTRACT = {
+    "a": '    return {"metric": "accuracy", "value": 0.95, "params": 12, "passed": True,\n'
+         '            "ablation": {"name": "no-idea", "value": 0.5}, "conditions": {"learns": True},\n'
+         '            "history": {"x": "epoch", "idea": [0.5, 0.95], "ablation": [0.4, 0.5]}}',
+    "b": '    return {"metric": "accuracy", "value": 0.95, "params": 12, "passed": True,\n'
+         '            "ablation": {"name": "no-idea", "value": 0.93}, "conditions": {}}',
+    "c": '    return {"metric": "accuracy", "value": 0.95, "params": 12, "passed": True,\n'
+         '            "ablation": {"name": "no-idea", "value": 0.5},\n'
+         '            "conditions": {"learns": True, "box-accuracy": False}}',
+}
+# Passes only if every --set arrived typed: a bool, a tuple, a float.
+TYPED = {
+    "a": '    open("started", "w").close()\n'
+         '    ok = cfg.flag is False and cfg.sizes == (3, 4) and cfg.lr == 0.5 and cfg.width == 3\n'
+         '    return {"metric": "accuracy", "value": 0.95 if ok else 0.1, "params": 12}',
+}
 
 
-def make_root(tmp_path, monkeypatch, names) -> Path:
+def make_root(tmp_path, monkeypatch, names, bodies=BODIES) -> Path:
     root = tmp_path / "kb"
     shutil.copytree(MINI, root)
     (root / "runnable").mkdir()
-    for pid, body in BODIES.items():
+    for pid, body in bodies.items():
         if pid not in names:
             continue
         (root / "runnable" / f"{pid}.py").write_text(TOY.format(name=pid, body=body))
@@ -139,3 +160,108 @@ def test_run_all_with_jobs_prints_every_result_line(kb_root, capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 1 and out[-1] == "1 passed, 3 failed: b, c, e"
     assert sorted(line.split()[0] for line in out[:-1]) == ["a", "b", "c", "e"]
+
+
+def test_run_json_judges_the_ablation_by_the_gate_and_names_conditions(tmp_path, monkeypatch, capsys):
+    root = make_root(tmp_path, monkeypatch, "abc", CONTRACT)
+    rc = main(["--root", str(root), "run", "--all", "--json", "--timeout", TIMEOUT])
+    by_id = {r["paper"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert rc == 1
+    f, g, h = by_id["a"], by_id["b"], by_id["c"]
+    assert f["passed"] and f["ablation"] == {"name": "no-idea", "value": 0.5, "passed": False}
+    assert f["conditions"] == {"learns": True}
+    assert f["history"] == {"x": "epoch", "idea": [0.5, 0.95], "ablation": [0.4, 0.5]}
+    assert not g["passed"] and g["ablation"]["passed"]              # the ablation passes: no proof
+    assert not h["passed"] and h["conditions"]["box-accuracy"] is False
+    assert f["seed"] == 0 and f["threads"] >= 1 and f["device_name"]
+
+
+def test_run_text_shows_idea_against_ablation_and_why_it_failed(tmp_path, monkeypatch, capsys):
+    root = make_root(tmp_path, monkeypatch, "b", CONTRACT)
+    assert main(["--root", str(root), "run", "b", "--timeout", TIMEOUT]) == 1
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("b ") and "accuracy = 0.9500 vs no-idea = 0.9300 (accuracy >= 0.9)" in line
+    assert "FAILED: no-idea passes the gate too" in line
+
+
+def test_summary_line_names_a_false_condition():
+    from kb.runnables import summary_line
+
+    r = {"metric": "iou", "value": 0.8, "gate": "iou >= 0.7", "passed": False, "seconds": 2.0,
+         "ablation": {"name": "fill", "value": 0.5, "passed": False},
+         "conditions": {"learns": True, "box-accuracy": False}}
+    assert summary_line(r) == "iou = 0.8000 vs fill = 0.5000 (iou >= 0.7) FAILED: box-accuracy false in 2.0 s"
+
+
+def test_a_runnables_own_failed_verdict_is_named_when_nothing_else_explains_it():
+    from kb.knowledge.schema import Gate
+    from kb.runnables import judge
+
+    gate = Gate(metric="accuracy", op=">=", value=0.9)
+    v = judge({"value": 0.99, "passed": False}, gate)
+    assert not v["passed"] and v["conditions"] == {"the runnable's own verdict": False}
+    v = judge({"value": 0.99, "passed": False, "ablation": {"name": "x", "value": 0.95}}, gate)
+    assert not v["passed"] and v["conditions"] == {}                 # the ablation explains it
+    assert judge({"value": 0.5, "ablation": {"name": "x", "value": 0.95}},
+                 Gate(metric="loss", op="<=", value=0.6))["passed"]  # <=: 0.95 fails the gate
+
+
+def test_set_values_are_typed_by_the_config_defaults(tmp_path, monkeypatch, capsys):
+    root = make_root(tmp_path, monkeypatch, "a", TYPED)
+    rc = main(["--root", str(root), "run", "a", "--json", "--timeout", TIMEOUT,
+               "--set", "flag=false", "--set", "sizes=3,4", "--set", "lr=0.5", "--record"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"], out
+    assert out["overrides"] == {"flag": False, "lr": 0.5, "sizes": [3, 4]}
+    runs = json.loads((root / "results" / "a.json").read_text())["runs"]
+    assert list(runs) == ["tiny+flag=false+lr=0.5+sizes=(3,4)@cpu"]   # never filed as tiny@cpu
+    assert runs["tiny+flag=false+lr=0.5+sizes=(3,4)@cpu"]["overrides"]["sizes"] == [3, 4]
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("widht=4", "runnable/a.py: unknown field 'widht' (did you mean 'width'?)"),
+    ("width=0.5", "runnable/a.py: field 'width' takes an int, not '0.5'"),
+    ("flag=maybe", "runnable/a.py: field 'flag' takes true or false, not 'maybe'"),
+])
+def test_a_bad_set_fails_before_any_child_starts(tmp_path, monkeypatch, capsys, setting, message):
+    root = make_root(tmp_path, monkeypatch, "a", TYPED)
+    assert main(["--root", str(root), "run", "a", "--set", setting]) == 1
+    assert capsys.readouterr().err.strip() == f"kb: error: {message}"
+    assert not (root / "started").exists()                          # train never ran
+    assert main(["--root", str(root), "run", "--all", "--set", setting]) == 1   # nor with --all
+    assert not (root / "started").exists()
+
+
+def test_record_notes_a_dirty_tree_threads_and_seed(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    root = make_root(tmp_path, monkeypatch, "a")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "toy"], cwd=root, check=True)
+    (root / "papers" / "a.yaml").write_text((root / "papers" / "a.yaml").read_text() + "\n")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")                      # the caller's count wins
+    assert main(["--root", str(root), "run", "a", "--record", "--json"]) == 0
+    entry = json.loads((root / "results" / "a.json").read_text())["runs"]["tiny@cpu"]
+    assert entry["dirty"] is True and len(entry["commit"]) >= 7
+    assert entry["threads"] == 1 and entry["seed"] == 0 and "overrides" not in entry
+
+
+def test_child_env_waits_passively_and_shares_the_free_cores():
+    from kb.runnables import child_env
+
+    env = child_env(1, {}, cores=4, free=lambda n: n - 1)           # one core busy elsewhere
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and env["OMP_NUM_THREADS"] == "3"
+    assert child_env(2, {}, cores=4, free=lambda n: n)["OMP_NUM_THREADS"] == "2"
+    assert child_env(8, {}, cores=4, free=lambda n: n)["OMP_NUM_THREADS"] == "1"
+    asked = child_env(1, {"OMP_NUM_THREADS": "3", "OMP_WAIT_POLICY": "ACTIVE"}, cores=2)
+    assert asked["OMP_NUM_THREADS"] == "3" and asked["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_busy_cores_reads_two_proc_stat_lines():
+    from kb.runnables import busy_cores
+
+    # user nice system idle iowait: 300 of 400 jiffies busy on a 2-core machine = 1.5 cores.
+    assert busy_cores("cpu 0 0 0 0 0 0 0", "cpu 250 0 50 50 50 0 0", 2) == 1.5
+    assert busy_cores("cpu 5 0 0 5 0", "cpu 5 0 0 5 0", 2) == 0.0     # no time passed
