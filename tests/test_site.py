@@ -111,7 +111,8 @@ def test_paper_page_has_both_languages_diagram_and_math(site):
     for href in ('href="../papers/c.html"', 'href="../concepts/a/x.html"', 'href="../concepts/mlm/masked-lm.html"',
                  'href="../concepts/attn/additive.html"'):
         assert href in svg
-    assert ">compares-with<" in svg and ">inspired-by<" in svg
+    # labels read along the arrow, from the source's side: "c —baseline for→ attn"
+    assert ">baseline for<" in svg and ">inspires<" in svg and ">compares-with<" not in svg
     assert 'class="arithmatex">\\(' in html
 
 
@@ -253,3 +254,120 @@ def test_read_before_lists_near_sources_in_plan_order_and_points_to_the_whole_pl
     assert "all 3 in order: `kb plan d`" in d and "全部 3 篇" in d
     c = pages["papers/c.md"].split("## Read before this")[1]
     assert "Paper A" in c and "Paper B" in c and "kb plan" not in c
+
+
+# --- lineage in words, one language per tab (#17) -----------------------------------------
+
+def _tab_blocks(html: str, marker: str) -> tuple[str, str]:
+    """The English and 中文 blocks of the tab set that holds ``marker``."""
+    start = html.index(marker)
+    tabs = html.rindex('<div class="tabbed-set', 0, start)
+    blocks = re.findall(r'<div class="tabbed-block">(.*?)</div>\s*(?=<div class="tabbed-block">|</div>)',
+                        html[tabs:], re.S)[:2]
+    return blocks[0], blocks[1]
+
+
+def test_paper_page_lineage_has_one_language_per_tab_and_true_sentences(site):
+    html = (site / "papers" / "attn.html").read_text()
+    en, zh = _tab_blocks(html, "Came from")
+    assert "<strong>Came from</strong>" in en and "<strong>來源</strong>" in zh
+    # c → attn is compares-with: "attn compares itself with c", never "c compares-with attn"
+    assert '<strong>attn</strong> compares itself with <a href="c.html">c</a>: Compared &lt;against&gt; C &amp; co.' in en
+    assert '<strong>attn</strong> 與 <a href="c.html">c</a> 比較：與 C 比較。' in zh
+    assert '<a href="../concepts/attn/additive.html">attn/additive</a> is inspired by' in en
+    assert "<small>(interpretation; §2)</small>" in en and "<small>（課程詮釋；§2）</small>" in zh
+    assert "與 C 比較" not in en and "Compared &lt;against&gt;" not in zh
+    assert not re.search(r"[\u4e00-\u9fff]", re.sub(r"<[^>]+>", "", en))  # no Chinese in the English tab
+
+
+def test_concept_page_lineage_has_one_language_per_tab(site):
+    html = (site / "concepts" / "attn" / "additive.html").read_text()
+    en, zh = _tab_blocks(html, "Came from")
+    assert '<strong>attn/additive</strong> is inspired by <a href="../a/x.html">a/x</a>: x suggested scoring positions.' in en
+    assert '<strong>attn/additive</strong> 受 <a href="../a/x.html">a/x</a> 啟發：x 啟發了為位置打分數。' in zh
+    assert "啟發了為位置" not in en and "suggested scoring" not in zh
+
+
+def test_diagram_words_come_in_both_languages_for_the_tabs_to_pick():
+    G = nx.DiGraph()
+    G.add_node("gpt", kind="paper", title="GPT", year=2018)
+    G.add_node("bert", kind="paper", title="BERT", year=2018)
+    G.add_node("xlnet", kind="paper", title="XLNet", year=2019)
+    up = [{"from": "gpt", "to": "bert", "type": "extends", "why": {"en": "Keeps <GPT>.", "zh-Hant": "保留 GPT。"}}]
+    down = [{"from": "bert", "to": "xlnet", "type": "compares-with"}]
+    svg = local_svg(G, "bert", up, down, lambda n: n)
+    groups = re.findall(r'<g class="kb-lang-(en|zh)" lang="([^"]+)">(.*?)</g>', svg, re.S)
+    assert [(a, b) for a, b, _ in groups] == [("en", "en"), ("zh", "zh-Hant")] * 2
+    en = "".join(g for a, _, g in groups if a == "en")
+    zh = "".join(g for a, _, g in groups if a == "zh")
+    assert "<title>bert extends gpt: Keeps &lt;GPT&gt;.</title>" in en and ">extended by</text>" in en
+    assert "<title>xlnet compares itself with bert</title>" in en and ">baseline for</text>" in en
+    assert "<title>bert 延伸 gpt 的做法：保留 GPT。</title>" in zh and ">被…延伸</text>" in zh
+    assert ">是…的比較對象</text>" in zh and not re.search(r"[\u4e00-\u9fff]", en)
+
+
+def test_kb_css_shows_the_diagram_words_of_the_chosen_tab():
+    css = (ROOT / "site_src" / "templates" / "assets" / "kb.css").read_text()
+    assert ".kb-lineage .kb-lang-zh { display: none; }" in css
+    assert ".md-content:has(.tabbed-set > input:nth-of-type(2):checked) .kb-lineage .kb-lang-en { display: none; }" in css
+
+
+def _every_type_project(tmp_path):
+    """A hub paper with one source paper per edge type, and the hub feeding one paper."""
+    import shutil
+
+    from kb.knowledge.schema import EDGE_TYPES
+
+    project = tmp_path / "p"
+    (project / "papers").mkdir(parents=True)
+    shutil.copyfile(ROOT / "mkdocs.yml", project / "mkdocs.yml")
+    shutil.copytree(ROOT / "site_src" / "templates", project / "site_src" / "templates")
+    types = [t for t in EDGE_TYPES if t != "part-of"]
+    for i, t in enumerate(types):
+        (project / "papers" / f"s-{t}.yaml").write_text(
+            f"id: s-{t}\ntitle: S {t}\nauthors: [A B]\nyear: {2000 + i}\n", encoding="utf-8")
+    edges = "".join(f"  - {{from: s-{t}, to: hub, type: {t}, why: {{en: W{i}., zh-Hant: 理由{i}。}}, "
+                    f"evidence: x, basis: stated}}\n" for i, t in enumerate(types))
+    (project / "papers" / "hub.yaml").write_text(
+        f"id: hub\ntitle: Hub\nauthors: [A B]\nyear: 2020\nlineage:\n{edges}", encoding="utf-8")
+    return project, types
+
+
+def test_every_edge_type_reads_true_on_both_ends_pages(tmp_path):
+    """On the builder's page the builder is the subject; on the source's page the source is,
+    in the passive (or its own verb): the hand-written wording of tests/test_lineage.py."""
+    import kb
+    from kb.site.render import render
+
+    from .test_lineage import WORDING
+
+    project, types = _every_type_project(tmp_path)
+    pages = render(kb.load(project, strict=True))
+    hub = pages["papers/hub.md"]
+    en_tab, zh_tab = hub.split('=== "中文"')[0].split('=== "English"')[-1], hub.split('=== "中文"')[1]
+    for i, t in enumerate(types):
+        en_b, en_s, zh_b, zh_s = (w.replace("bert", "{B}").replace("gpt", "{S}") for w in WORDING[t])
+        link = f"[s-{t}](../papers/s-{t}.md)"
+        assert f"- {en_b.format(B='**hub**', S=link)}: W{i}." in en_tab, t
+        assert f"- {zh_b.format(B='**hub**', S=link)}：理由{i}。" in zh_tab, t
+        src = pages[f"papers/s-{t}.md"]
+        assert f"- {en_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}: W{i}." in src.split('=== "中文"')[0], t
+        assert f"- {zh_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}：理由{i}。" in src.split('=== "中文"')[1], t
+
+
+def test_bert_page_lineage_shows_one_language_per_tab():
+    """The page the issue was found on: 'gpt —extends→ bert' and both languages in one line."""
+    import kb
+    from kb.site.render import render
+
+    page = render(kb.load(ROOT), only={"bert"})["papers/bert.md"]
+    lineage = page.split("## Lineage · 傳承")[1].split("\n## ")[0]
+    en, zh = lineage.split('=== "English"')[1].split('=== "中文"')
+    assert "- **bert** extends [gpt](../papers/gpt.md): BERT keeps GPT's recipe" in en
+    assert "- **bert** 延伸 [gpt](../papers/gpt.md) 的做法：BERT 保留 GPT 的做法" in zh
+    assert "- **bert** is a baseline for [xlnet](../papers/xlnet.md): " in en
+    assert "- **bert** 是 [xlnet](../papers/xlnet.md) 的比較對象：" in zh
+    assert "—*" not in lineage and "*→" not in lineage  # the old "gpt —*extends*→ bert"
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    assert not cjk.search(re.sub(r"<small>.*?</small>", "", en))  # evidence may quote anything
+    assert all(cjk.search(line) for line in zh.splitlines() if line.strip().startswith("- "))

@@ -4,15 +4,23 @@ the centre (a paper with its concepts), what it led to on the right.
 Side nodes are sorted by year and packed into columns of at most :data:`ROWS`, the
 oldest column furthest left upstream and the newest furthest right downstream, so a
 node with many neighbours stays readable. Every box is a link to its page, every edge
-is coloured by its type and labelled. Output is deterministic and every text escaped.
+is coloured by its type and labelled from the source's side, so that the arrow reads as a
+sentence ("gpt —extended by→ bert"); hovering an edge shows the sentence with the builder
+as subject and its reason. Words come in both languages, each in a group of class
+``kb-lang-en`` / ``kb-lang-zh`` (``lang`` set): ``assets/kb.css`` shows the one that
+matches the page's English / 中文 tabs. Output is deterministic and every text escaped.
 Links use ``xlink:href``: Material's instant loading rewrites every ``[href]`` in a page
 and fails on an SVG link's read-only ``href``.
 
 >>> import networkx as nx
+
+from ..knowledge.lineage import LANGS, edge_sentence, edge_verb
 >>> G = nx.DiGraph()
 >>> G.add_node("a", kind="paper", title="A & B", year=2013); G.add_node("b", kind="paper", title="B", year=2015)
 >>> svg = local_svg(G, "b", [{"from": "a", "to": "b", "type": "extends"}], [], lambda n: n + ".html")
->>> "A &amp; B" in svg and 'xlink:href="a.html"' in svg and ">extends<" in svg
+>>> "A &amp; B" in svg and 'xlink:href="a.html"' in svg and ">extended by<" in svg and ">被…延伸<" in svg
+True
+>>> "<title>b extends a</title>" in svg and "<title>b 延伸 a 的做法</title>" in svg
 True
 """
 from __future__ import annotations
@@ -22,6 +30,8 @@ from typing import Callable
 
 import networkx as nx
 
+from ..knowledge.lineage import LANGS, edge_sentence, edge_verb
+
 ROWS, BOX_W, BOX_H, GAP_Y, COL_GAP, CENTRE_GAP, PAD = 8, 190, 30, 10, 30, 150, 8
 #: Edge type → stroke colour and dash pattern (shared with the explorer's legend).
 EDGE_STYLE: dict[str, tuple[str, str]] = {
@@ -29,6 +39,8 @@ EDGE_STYLE: dict[str, tuple[str, str]] = {
     "replaces": ("#d62728", ""), "uses": ("#2ca02c", "2 3"), "compares-with": ("#7f7f7f", "6 3"),
     "analyzes": ("#8c564b", "2 3"), "scales": ("#e377c2", ""), "part-of": ("#bbbbbb", "1 2"),
 }
+#: The class of each language's words in a diagram (kb.css shows one at a time).
+LANG_CLASS = {"en": "kb-lang-en", "zh-Hant": "kb-lang-zh"}
 
 
 def label(G: nx.DiGraph, node: str) -> str:
@@ -95,14 +107,35 @@ def local_svg(G: nx.DiGraph, centre: str, up: list[dict], down: list[dict],
         y1, y2 = y1 + BOX_H / 2, y2 + BOX_H / 2
         colour, dash = EDGE_STYLE.get(e["type"], ("#555555", ""))
         mid = (x1 + x2) / 2
-        edges.append(f'<path class="kb-edge" d="M{x1:g},{y1:g} C{mid:g},{y1:g} {mid:g},{y2:g} {x2 - 4:g},{y2:g}" '
-                     f'stroke="{colour}"' + (f' stroke-dasharray="{dash}"' if dash else "") + ' marker-end="url(#kb-arrow)"/>')
+        d = f"M{x1:g},{y1:g} C{mid:g},{y1:g} {mid:g},{y2:g} {x2 - 4:g},{y2:g}"
+        stroke = f'stroke="{colour}"' + (f' stroke-dasharray="{dash}"' if dash else "")
+        edges.append((d, stroke, {lang: _tooltip(e, lang) for lang in LANGS}))
         lx, ly, anchor = (x1 + 6, y1 - 4, "start") if is_up else (x2 - 6, y2 - 4, "end")
-        labels[lx, ly, e["type"]] = (f'<text class="kb-edge-label" x="{lx:g}" y="{ly:g}" text-anchor="{anchor}" '
-                                     f'fill="{colour}">{escape(e["type"])}</text>')
+        # one label per place and type; its tooltip lists every edge it stands for
+        label = labels.setdefault((lx, ly, e["type"]), {"anchor": anchor, "colour": colour, "tips": []})
+        label["tips"].append({lang: _tooltip(e, lang) for lang in LANGS})
+    words = []
+    for lang in LANGS:
+        group = [f'<path class="kb-edge" d="{d}" {stroke} marker-end="url(#kb-arrow)"><title>{escape(tip[lang])}</title></path>'
+                 for d, stroke, tip in edges]
+        group += [f'<text class="kb-edge-label" x="{lx:g}" y="{ly:g}" text-anchor="{lb["anchor"]}" fill="{lb["colour"]}">'
+                  f'<title>{escape(chr(10).join(t[lang] for t in lb["tips"]))}</title>{escape(edge_verb(type_, lang))}</text>'
+                  for (lx, ly, type_), lb in labels.items()]
+        words.append((lang, group))
+    edge_groups = "".join(f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[: len(edges)]) + "</g>"
+                          for lang, g in words)
+    label_groups = "".join(f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[len(edges):]) + "</g>"
+                           for lang, g in words)
     title = escape(f"Lineage of {centre}")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" class="kb-lineage" viewBox="0 0 {width:g} {height:g}" '
             f'width="{width:g}" height="{height:g}" role="img" aria-label="{title}"><title>{title}</title>'
             '<defs><marker id="kb-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
             'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#777777"/></marker></defs>'
-            + "".join(edges) + "".join(parts) + "".join(labels.values()) + "</svg>")
+            + edge_groups + "".join(parts) + label_groups + "</svg>")
+
+
+def _tooltip(e: dict, lang: str) -> str:
+    """An edge's hover text: the sentence with the builder as subject, then its reason if known."""
+    sentence = edge_sentence(e, lang)
+    why = (e.get("why") or {}).get(lang)
+    return f"{sentence}{'：' if lang == 'zh-Hant' else ': '}{why}" if why else sentence

@@ -47,6 +47,24 @@ def results_of(base: KnowledgeBase, paper_id: str) -> list[dict]:
     return [runs[k] for k in sorted(runs)]
 
 
+#: How an edge's ``basis`` is said on a page.
+BASIS = {"stated": ("stated", "論文明言"), "interpretation": ("interpretation", "課程詮釋")}
+
+
+def edge_words(page: str, own: str):
+    """``say(edge, lang, reading)`` for one page: the edge as a sentence in Markdown, the
+    page's own node in bold and every other node a link to its page."""
+    from .markdown import node_url
+
+    def name(n: str) -> str:
+        return f"**{n}**" if n == own else f"[{n}]({node_url(n, page)})"
+
+    def say(edge: dict, lang: str, reading: str = "builder") -> str:
+        return lin.edge_sentence(edge, lang, reading, name=name)
+
+    return say
+
+
 def neighbours(base: KnowledgeBase, node: str) -> tuple[list[dict], list[dict]]:
     """Typed edges into and out of a node (a paper's include its concepts' edges)."""
     G = base.graph
@@ -141,6 +159,7 @@ def record_pages(base: KnowledgeBase, ids: list[str], results: dict[str, list[di
         yield rel, "paper.md.j2", {
             "p": p, "up": up, "down": down, "plan": [q for q in order if q in near], "plan_total": len(order),
             "plan_steps": PLAN_STEPS, "sections": SECTION_TITLES,
+            "say": edge_words(rel, pid), "basis": BASIS,
             "bibtex": export([p]).strip(), "apa": apa(p), "results": results.get(pid, []),
             "code": (base.root / "runnable" / f"{p.runnable.id}.py").read_text(encoding="utf-8") if p.runnable else None,
             "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r))}
@@ -149,4 +168,5 @@ def record_pages(base: KnowledgeBase, ids: list[str], results: dict[str, list[di
             crel = f"concepts/{node}.md"
             cup, cdown = neighbours(base, node)
             yield crel, "concept.md.j2", {"p": p, "c": c, "node": node, "up": cup, "down": cdown, "G": G,
+                                          "say": edge_words(crel, node), "basis": BASIS,
                                           "diagram": local_svg(G, node, cup, cdown, lambda n, r=crel: html_href(n, r))}
