@@ -11,9 +11,6 @@ Run: python -m runnable.alphago --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -231,20 +228,10 @@ def train(cfg: Config, device: str = "cpu") -> dict:
             "expert_positions": len(X), "value_positions": len(S)}
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny", choices=PRESETS)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
-    args, rest = p.parse_known_args(argv)
-    cfg, names = PRESETS[args.preset], {f.name for f in dataclasses.fields(Config)}
-    for item in rest:                                                     # --field=value overrides
-        key, sep, val = item.removeprefix("--").partition("=")
-        if not sep or (key := key.replace("-", "_")) not in names:
-            p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **{key: type(getattr(cfg, key))(val)})   # (Config has no bools)
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -12,11 +12,9 @@ Run: kb run awd-lstm
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -223,23 +221,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in fields(Config)}
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in names:
-            ap.error(f"unknown option {item}")
-        old = getattr(cfg, key)
-        cfg = replace(cfg, **{key: value.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,7 @@ Run: python -m runnable.backprop --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import itertools
-import json
 import time
 from dataclasses import dataclass
 
@@ -123,29 +120,10 @@ def train(cfg: Config, device: str = "cpu") -> dict:
             "patterns_per_s": (sweep + 1) * len(X) / seconds}
 
 
-def _parse(value: str, default):
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes")
-    return type(default)(value)
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny", choices=PRESETS)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
-    args, rest = p.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in dataclasses.fields(cfg)}
-    for item in rest:                                                 # --field=value overrides
-        key, sep, value = item.removeprefix("--").partition("=")
-        key = key.replace("-", "_")
-        if not sep or key not in names:
-            p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **{key: _parse(value, getattr(cfg, key))})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

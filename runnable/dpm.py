@@ -9,8 +9,8 @@ negatives mined from background images (latent SVM, §4).
 Gate: held-out sliding-window AP >= 0.85 AND >= 0.08 above a rigid root-only template trained the same way.
 Run: python -m runnable.dpm --preset tiny
 """
-import argparse, ast, copy, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import copy, math, time  # noqa: E401
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -231,19 +231,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    for item in rest:  # --field=value overrides; tuples as Python literals
-        key, _, value = item.removeprefix("--").partition("=")
-        old = getattr(cfg, key) if key in {f.name for f in fields(Config)} else ap.error(f"unknown option {item}")
-        cfg = replace(cfg, **{key: ast.literal_eval(value) if isinstance(old, tuple) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"AP {result['value']:.4f}, rigid {result['rigid_root_ap']:.4f}")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ Gate: modes-covered >= 0.75 (a mode is covered when >= 2.5 % of 5,000 fresh samp
 3 sigma of its centre) and >= 50 % of all samples land within 3 sigma of some centre; tiny reaches 1.0.
 Run: python -m runnable.gan --preset tiny
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -173,20 +173,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    for item in rest:  # --field=value overrides; tuples and booleans as Python literals
-        key, _, value = item.removeprefix("--").partition("=")
-        old = getattr(cfg, key) if key in {f.name for f in fields(Config)} else ap.error(f"unknown option {item}")
-        cfg = replace(cfg, **{key: ast.literal_eval(value) if isinstance(old, (tuple, bool)) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ process that generated the text; the run also reports zero-shot A -> B translati
 Gate: held-out perplexity / perplexity of the true generating process <= 1.10.
 Run: kb run gpt-2   (or python runnable/gpt-2.py --preset tiny: a '-' in the name rules out -m)
 """
-import argparse
-import json
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -205,22 +203,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in {f.name for f in fields(Config)}:
-            ap.error(f"unknown option {item}")
-        old = getattr(cfg, key)
-        cfg = replace(cfg, **{key: value.lower() in ("1", "true") if isinstance(old, bool) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,12 @@ Tiny: texts in two "dialects" (two sparse Markov chains), 16 of them labeled; --
 Gate: held-out accuracy at telling the dialect of a text after fine-tuning on 16 labels >= 0.9.
 Run: python -m runnable.gpt --preset tiny   (data parallel: torchrun --nproc_per_node=N -m runnable.gpt --preset gpu --device cuda)
 """
-import argparse
 import hashlib
-import json
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
@@ -225,25 +223,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in {f.name for f in fields(Config)}:
-            ap.error(f"unknown option {item}")
-        old = getattr(cfg, key)
-        cfg = replace(cfg, **{key: value.lower() in ("1", "true") if isinstance(old, bool) else type(old)(value)})
-    result = train(cfg, args.device)
-    if not dist.is_initialized() or dist.get_rank() == 0:         # one report, from rank 0
-        print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-              f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})", flush=True)
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

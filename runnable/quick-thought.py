@@ -13,10 +13,8 @@ Run: kb run quick-thought
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -158,22 +156,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg, names = PRESETS[args.preset], {f.name for f in fields(Config)}
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in names:
-            ap.error(f"unknown option {item}")
-        kind = type(getattr(cfg, key))
-        cfg = replace(cfg, **{key: value.lower() in ("1", "true") if kind is bool else kind(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} (chance {result['chance']:.3f}; "
-          f"{'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

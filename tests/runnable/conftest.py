@@ -1,10 +1,17 @@
-"""Runnables' tests: one torch thread per pytest-xdist worker, so workers don't oversubscribe."""
+"""Runnables' tests: threads and OpenMP wait policy chosen as ``kb run`` chooses them.
+
+Before torch is imported: threads that wait passively (``OMP_WAIT_POLICY=PASSIVE``, read when
+torch loads OpenMP), and as many threads as there are free cores for each pytest-xdist worker,
+unless the caller set ``OMP_NUM_THREADS`` or ``OMP_WAIT_POLICY`` (kb.runnables.child_env).
+"""
 import os
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from kb.runnables import child_env
 
-_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-_asked = os.environ.get("OMP_NUM_THREADS", "")  # a thread count the caller set wins
-torch.set_num_threads(int(_asked) if _asked.isdigit() and int(_asked) > 0 else max(1, (os.cpu_count() or 1) // _workers))
+_env = child_env(int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+os.environ["OMP_WAIT_POLICY"] = _env["OMP_WAIT_POLICY"]
+
+torch = pytest.importorskip("torch")
+torch.set_num_threads(int(_env["OMP_NUM_THREADS"].split(",")[0]))
