@@ -268,7 +268,7 @@ def _more_commands(sub, add) -> None:
     sp = add("new", cmd_new, "scaffold a record (and a runnable) from the template", json_flag=False)
     sp.add_argument("id")
     sp.add_argument("--title", default="TODO title")
-    sp.add_argument("--year", type=int, default=2000)
+    sp.add_argument("--year", type=int, default=None, help="default: a placeholder to fill in (TODO)")
     sp.add_argument("--runnable", action="store_true", help="also write runnable/<id>.py")
     sp = add("params", cmd_params, "parameter count of a runnable's preset (meta device, no training)")
     sp.add_argument("id")

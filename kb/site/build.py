@@ -10,6 +10,8 @@ aside and swapped, so a failed build leaves the previous site untouched.
 from __future__ import annotations
 
 import gzip
+import html
+import json
 import os
 import shutil
 import tempfile
@@ -97,7 +99,18 @@ def mkdocs_build(root: Path, out: Path) -> None:
 
 
 def normalise(site: Path) -> None:
-    """Make the output depend on the input only: mkdocs stamps sitemap.xml.gz with the build day."""
+    """Make the output depend on the input only (mkdocs stamps sitemap.xml.gz with the build
+    day), and keep the search's word breaks out of what a reader sees: jieba splits Chinese with
+    U+200B for the index, which search results show as titles and a reader copies. A page's
+    title's words stay in its text, hidden, so titles stay findable."""
+    index = site / "search" / "search_index.json"
+    if index.is_file():
+        data = json.loads(index.read_text(encoding="utf-8"))
+        for doc in data.get("docs", []):
+            if "\u200b" in doc["title"]:  # keep its words findable: a hidden copy in the text
+                doc["text"] += f'<p hidden>{html.escape(doc["title"])}</p>'
+                doc["title"] = doc["title"].replace("\u200b", "")
+        index.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     gz = site / "sitemap.xml.gz"
     if gz.is_file():
         data = gzip.decompress(gz.read_bytes())

@@ -148,3 +148,24 @@ def node_url(node: str, from_page: str) -> str:
     target = f"papers/{node}.md" if "/" not in node else f"concepts/{node}.md"
     depth = from_page.count("/")
     return "../" * depth + target
+
+
+_ID_CODE = re.compile(r"(?<![\[\w`])`([a-z0-9][a-z0-9-]*(?:/[a-z0-9][a-z0-9-]*)?)`(?![\]\w`])")
+
+
+def link_ids(text: str, known: set[str] | frozenset[str], from_page: str) -> str:
+    """Inline code that is exactly a paper or concept id (```elmo```, ```word2vec/cbow```) becomes a
+    link to that node's page; other code, fenced blocks and links are left alone.
+
+    >>> print(link_ids("Unlike `elmo` and `x`, see [`gpt`](a.md).", {"elmo", "gpt"}, "papers/bert.md"))
+    Unlike [`elmo`](../papers/elmo.md) and `x`, see [`gpt`](a.md).
+    """
+    out, fenced = [], False
+    for line in text.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        elif not fenced and "`" in line:
+            line = _ID_CODE.sub(lambda m: f"[{m.group(0)}]({node_url(m.group(1), from_page)})"
+                                if m.group(1) in known else m.group(0), line)
+        out.append(line)
+    return "\n".join(out)
