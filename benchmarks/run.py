@@ -2,6 +2,7 @@
 
     python benchmarks/run.py --quick     # ≤ 10 minutes: everything but the 1k/10k build growth
     python benchmarks/run.py             # also build_1k_s and build_10k_s
+    python benchmarks/run.py --skip build,load,queries,rebuild,runnables,growth   # one stage: busy
 
 Prints a table, then one JSON line with every figure and whether it met its budget. Times are
 wall-clock seconds on this machine; where the machine is noisy the budget is a ratio measured
@@ -35,7 +36,9 @@ BUDGETS = {  # figure: (op, limit)
     "load_validate_10k_s": ("<=", 3.0), "query_ancestors_ms": ("<=", 50.0), "query_path_ms": ("<=", 50.0),
     "query_plan_ms": ("<=", 200.0), "build_ratio_2k": ("<=", 0.2), "build_growth_10x": ("<=", 12.0),
     "rebuild_one_s": ("<=", 2.0), "rebuild_one_2k_s": ("<=", 5.0), "runnables_cpu_s": ("<=", 600.0),
+    "busy_core_ratio": ("<=", 1.5),
 }
+BUSY_RUNNABLE = "lenet"  # a course runnable of ~10-20 s, timed idle and beside one busy core
 QUICK_BUDGET_S = 600.0  # --quick itself, all stages: ten minutes
 
 
@@ -295,10 +298,52 @@ def runnables(naive: Child | None = None) -> dict:
             "runnables_count": len(results)}
 
 
+def kb_run_seconds(paper_id: str) -> tuple[float, int | None]:
+    """Wall seconds of ``kb run ID`` as a user types it (threads and wait policy are kb's choice:
+    no OMP_* variable of ours reaches it), and the torch threads it chose."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    start = time.perf_counter()
+    proc = subprocess.run([PY, "-m", "kb.cli", "--root", str(ROOT), "run", paper_id, "--json"],
+                          env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 1):  # 1 is a failed gate: still a timed run
+        raise SystemExit(f"kb run {paper_id} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return seconds, json.loads(proc.stdout).get("threads")
+
+
+def spin_one_core() -> subprocess.Popen:
+    """Another process spinning on one core (the last one) until it is terminated."""
+    core = max(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    pin = (lambda: os.sched_setaffinity(0, {core})) if core is not None else None
+    return subprocess.Popen([PY, "-c", "while True: pass"], preexec_fn=pin)
+
+
+def busy_core(time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_RUNNABLE,
+              repeats: int = 2) -> dict:
+    """``kb run`` idle, then beside a process spinning on one core: ``busy_core_ratio`` is the
+    busy time over the idle time (the best of ``repeats`` each, so a stray hiccup doesn't count).
+    Threads that spin while they wait, or more threads than free cores, make it 2-3x."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    idle = [time_run(paper_id) for _ in range(repeats)]
+    spinner = spin()
+    try:
+        time.sleep(0.5)  # let it take its core
+        busy = [time_run(paper_id) for _ in range(repeats)]
+    finally:
+        spinner.terminate()
+        spinner.wait(timeout=30)
+    idle_s, busy_s = min(s for s, _ in idle), min(s for s, _ in busy)
+    out = {"busy_core_idle_s": idle_s, "busy_core_busy_s": busy_s, "busy_core_ratio": busy_s / idle_s,
+           "busy_core_threads_idle": idle[0][1], "busy_core_threads_busy": busy[0][1],
+           "busy_core_load_before": load}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip the 1k/10k build growth (≤ 10 minutes)")
-    ap.add_argument("--skip", default="", help="comma-separated stages to skip: build,load,queries,rebuild,runnables,growth")
+    ap.add_argument("--skip", default="", help="comma-separated stages to skip: "
+                    "build,load,queries,rebuild,runnables,busy,growth")
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     figures: dict = {}
@@ -344,6 +389,8 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             seconds, _, _ = naive.wait()
             report("naive 2k (beside the rest)", {"naive_2k_s": seconds}, time.perf_counter() - start)
+        if "busy" not in skip:  # after the naive build: "idle" means idle
+            stage("busy core", busy_core)
         if "growth" not in skip and not args.quick:  # alone, after everything else
             for n in (1000, 10_000):
                 stage(f"build {n // 1000}k", lambda n=n: build(synth.generate(n, tmp / f"kb{n}")))

@@ -91,3 +91,55 @@ def test_cpu_seconds_are_differences_of_whole_microseconds():
     assert (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) < 0          # as floats: below zero
     assert run.cpu_us(a) - run.cpu_us(b) == 0                                # as microseconds: zero
     assert run.cpu_us(U(ru_utime=1.000001, ru_stime=0.0)) == 1_000_001
+
+
+def test_busy_core_stage_times_idle_runs_then_runs_beside_a_spinning_core():
+    events, alive = [], [False]
+
+    class Spinner:
+        def terminate(self):
+            alive[0] = False
+            events.append("stop")
+
+        def wait(self, timeout=None):
+            return 0
+
+    def spin():
+        alive[0] = True
+        events.append("spin")
+        return Spinner()
+
+    def time_run(paper_id):
+        events.append(("busy" if alive[0] else "idle", paper_id))
+        return (30.0 if alive[0] else 20.0) + len(events), (1 if alive[0] else 2)
+
+    got = run.busy_core(time_run, spin, "lenet", repeats=2)
+    assert events == [("idle", "lenet"), ("idle", "lenet"), "spin", ("busy", "lenet"),
+                      ("busy", "lenet"), "stop"]
+    assert got["busy_core_idle_s"] == 21.0 and got["busy_core_busy_s"] == 34.0   # best of each
+    assert got["busy_core_ratio"] == 34.0 / 21.0
+    assert (got["busy_core_threads_idle"], got["busy_core_threads_busy"]) == (2, 1)
+    assert run.BUDGETS["busy_core_ratio"] == ("<=", 1.5)
+
+
+def test_busy_core_stage_stops_the_spinner_when_a_run_fails():
+    stopped = []
+
+    class Spinner:
+        def terminate(self):
+            stopped.append(True)
+
+        def wait(self, timeout=None):
+            return 0
+
+    calls = []
+
+    def time_run(paper_id):
+        calls.append(paper_id)
+        if len(calls) == 2:                        # the run beside the spinner
+            raise SystemExit("kb run lenet failed (2)")
+        return 10.0, 2
+
+    with pytest.raises(SystemExit):
+        run.busy_core(time_run, Spinner, "lenet", repeats=1)
+    assert stopped == [True]                       # never left spinning
