@@ -147,7 +147,8 @@ _CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
 _KEEP = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|(`+).*?\1|\]\([^)]*\)|<https?://[^>]*>"
                    r"|https?://[^\s)）]+", re.S)
 _SUBFIGURE = re.compile(r"(?<=\d)\([a-z]\)")  # 圖 1(a): a figure's own label
-_HALF_NEXT_TO_CJK = re.compile(rf"(?<=[{_CJK}])\s*[,;:?!()]|[,;:?!()](?=\s*[{_CJK}])")
+_HALF_NEXT_TO_CJK = re.compile(rf"(?<=[{_CJK}])\s*[,;:?!()]|[,;:?!()](?=\s*[{_CJK}])"
+                               r"|(?<=\S)[,;](?=[A-Za-z])")  # VGG-16,COCO: a narrow Chinese comma
 _SPACE = re.compile(r"(?<=[，。、；：？！（）「」『』])[ \t]+(?=[^\s|])"   # after a full-width mark
                     r"|(?<=[^\s|])[ \t]+(?=[，。、；：？！）」』])"         # before a closing one
                     r"|(?<=[^\s|>*+-])[ \t]+(?=[（「『])")                  # before an opening one
@@ -167,6 +168,7 @@ def typography_problems(text: str) -> list[str]:
 @pytest.mark.parametrize("text, problems", [
     ("線性整流 (rectified linear unit) 讓訓練變快,見(§3.1)。", 5),
     ("首先， BERT 模型 （base） 很大 ；", 4),
+    ("把 VGG-16 換成 ResNet-101,COCO 的 mAP 提高", 1),
     ("每階段 3, 4, 6, 3 個區塊（表 1），$f(x, y)$：見 `a(b); c` 與圖 1(a)。", 0),
     ("位元組對編碼（byte-pair encoding, BPE）見 https://arxiv.org/abs/1508.07909 或 [這裡](#x)。", 0),
     ("**核心想法。** 把表格寫成\n\n| 模型 | 值（x） |\n|---|---|\n", 0),
