@@ -71,6 +71,8 @@ SCHEMA_BLIND = {
     "duplicate-id": "two files, one id",
     "edge-elsewhere": "where an edge belongs depends on the file it is in",
     "et-al": "'et al.' in authors is a Python check",
+    "placeholder-scaffold": "a placeholder is valid data: only --strict refuses it",
+    "placeholder-text": "a placeholder is valid data: only --strict refuses it",
     "runnable-missing": "runnable/<id>.py is a file",
     "unknown-concept": "the concept is declared in another record",
     "unknown-node": "the node is another record",

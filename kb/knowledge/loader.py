@@ -112,7 +112,63 @@ def parse_record(rel: str, raw: bytes, strict: bool = False,
             data = _without(data, [x["loc"] for x in extra])
     else:  # pragma: no cover - the second pass has no unknown keys left
         return None, problems
+    problems += [at(loc, message, "error" if strict else "warning") for loc, message in placeholders(data, text)]
     return Record(rel, text, paper), problems
+
+
+#: What ``kb new`` leaves for the author to fill in (kb/templates/paper.yaml.j2).
+PLACEHOLDER_YEAR = 2000
+_TODO = re.compile(r"\bTODO\b")
+_TODO_COMMENT = re.compile(r"#.*\bTODO\b")
+_HINTS = {
+    "title": "write the paper's title as it gives it",
+    "authors": "list the authors as the paper gives them",
+    "venue": "write where the paper appeared, or delete the line",
+    "summary": "write it in your own words (the overview: 3–6 sentences)",
+}
+
+
+def placeholders(data: Any, text: str) -> list[tuple[tuple, str]]:
+    r"""What a record still holds of the scaffold: ``(field path, message)`` for each.
+
+    ``TODO`` in any text, the placeholder year (the ``year`` line keeps ``kb new``'s ``# TODO``
+    comment) and an overview with nothing to read in it. ``kb validate`` warns of them;
+    ``--strict`` (and so ``kb build``) refuses them: a page must not go out half written.
+
+    >>> text = 'title: "TODO title"\nyear: 2000   # TODO: the year\nsummary: {overview: {en: "…", zh-Hant: 好}}\n'
+    >>> for loc, message in placeholders(yamlio.load(text), text):
+    ...     print(dotted(loc), "|", message)
+    title | 'TODO title' is a placeholder: write the paper's title as it gives it
+    year | 2000 is kb new's placeholder year (the line says TODO): write the year the paper appeared and delete the comment
+    summary.overview.en | the overview has nothing to read ('…'): write 3–6 sentences in your own words
+    """
+    found: list[tuple[tuple, str]] = []
+
+    def walk(value: Any, loc: tuple) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*loc, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*loc, i))
+        elif isinstance(value, str) and _TODO.search(value):
+            shown = value if len(value) <= 40 else value[:39] + "…"
+            hint = _HINTS.get(str(loc[0]), "replace the TODO with the real text")
+            found.append((loc, f"{shown!r} is a placeholder: {hint}"))
+
+    walk(data, ())
+    if data.get("year") == PLACEHOLDER_YEAR:
+        line = yamlio.locate(text, ("year",))[0]
+        if _TODO_COMMENT.search(text.splitlines()[line - 1]):
+            found.append((("year",), f"{PLACEHOLDER_YEAR} is kb new's placeholder year (the line says TODO): "
+                                     "write the year the paper appeared and delete the comment"))
+    overview = (data.get("summary") or {}).get("overview") or {}
+    for lang in ("en", "zh-Hant"):
+        words = overview.get(lang) if isinstance(overview, dict) else None
+        if isinstance(words, str) and not _TODO.search(words) and not any(ch.isalnum() for ch in words):
+            found.append((("summary", "overview", lang), f"the overview has nothing to read ({words!r}): "
+                                                        "write 3–6 sentences in your own words"))
+    return sorted(found, key=lambda f: yamlio.locate(text, f[0]))
 
 
 def _without(data: Any, locs: list[tuple]) -> Any:
