@@ -265,3 +265,29 @@ def test_busy_cores_reads_two_proc_stat_lines():
     # user nice system idle iowait: 300 of 400 jiffies busy on a 2-core machine = 1.5 cores.
     assert busy_cores("cpu 0 0 0 0 0 0 0", "cpu 250 0 50 50 50 0 0", 2) == 1.5
     assert busy_cores("cpu 5 0 0 5 0", "cpu 5 0 0 5 0", 2) == 0.0     # no time passed
+
+
+def test_pages_show_idea_against_ablation_with_provenance(tmp_path):
+    from kb import load
+    from kb.site.render import render
+    from tests.site_project import make_project
+
+    project = make_project(tmp_path / "p")
+    plain = {"paper": "mlm", "preset": "tiny", "device": "cpu", "metric": "accuracy", "value": 0.95,
+             "gate": "accuracy >= 0.9", "passed": True, "seconds": 12.5, "params": 10,
+             "ablation": {"name": "no <b>mask</b> | bag", "value": 0.5, "passed": False},
+             "conditions": {"learns": True, "beats chance": False}, "device_name": "AMD EPYC 7B13",
+             "threads": 2, "seed": 1, "commit": "abc1234", "dirty": True, "date": "2026-12-03T18:00:00Z"}
+    tuned = dict(plain, overrides={"lr": 0.01}, value=0.97, dirty=False)
+    (project / "results" / "mlm.json").write_text(json.dumps(
+        {"paper": "mlm", "runs": {"tiny+lr=0.01@cpu": tuned, "tiny@cpu": plain}}))
+    pages = render(load(project))
+    row = next(line for line in pages["papers/mlm.md"].splitlines() if line.startswith("| tiny on cpu"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[:5] == ["tiny on cpu", "accuracy = 0.9500", "no &lt;b&gt;mask&lt;/b&gt; &#124; bag = 0.5000",
+                         "✓ learns<br>✗ beats chance", "passed"]
+    assert cells[6] == "AMD EPYC 7B13, 2 threads · seed 1 · `abc1234` (dirty tree) · 2026-12-03"
+    rows = [line for line in pages["papers/mlm.md"].splitlines() if line.startswith("| tiny")]
+    assert rows[1].startswith("| tiny +lr=0.01 on cpu | accuracy = 0.9700 |")   # after the plain run
+    table = pages["runnables.md"]
+    assert "tiny on cpu<br>tiny +lr=0.01 on cpu" in table and "✗ beats chance" in table
