@@ -40,11 +40,14 @@ def apa(p) -> str:
 
 
 def results_of(base: KnowledgeBase, paper_id: str) -> list[dict]:
+    """A paper's recorded runs, each with its ``key`` (``tiny@cpu``): the plain presets' runs
+    first, then those with overrides (``tiny+lr=0.01@cpu``, with their ``overrides``)."""
     path = base.root / "results" / f"{paper_id}.json"
     if not path.is_file():
         return []
     runs = json.loads(path.read_text(encoding="utf-8")).get("runs", {})
-    return [runs[k] for k in sorted(runs)]
+    order = sorted(runs, key=lambda k: (bool(runs[k].get("overrides")), k))
+    return [dict(runs[k], key=k) for k in order]
 
 
 #: How an edge's ``basis`` is said on a page.
