@@ -371,3 +371,9 @@ def test_bert_page_lineage_shows_one_language_per_tab():
     cjk = re.compile(r"[\u4e00-\u9fff]")
     assert not cjk.search(re.sub(r"<small>.*?</small>", "", en))  # evidence may quote anything
     assert all(cjk.search(line) for line in zh.splitlines() if line.strip().startswith("- "))
+
+
+def test_explorer_page_says_how_an_arrow_reads(site):
+    html = (site / "lineage.html").read_text()
+    assert 'title="B extends A · B 延伸 A 的做法"' in html and 'title="B is inspired by A · B 受 A 啟發"' in html
+    assert "An arrow A → B means B builds on A" in html

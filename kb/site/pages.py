@@ -136,7 +136,8 @@ def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iter
     if glossary is not None:
         yield "glossary.md", "glossary.md.j2", {"terms": glossary, "papers": papers}
     yield "runnables.md", "runnables.md.j2", {"papers": [papers[i] for i in results], "results": results}
-    yield "lineage.md", "lineage.md.j2", {"tracks": TRACK_TITLES, "types": EDGE_TYPES}
+    yield "lineage.md", "lineage.md.j2", {"tracks": TRACK_TITLES, "types": EDGE_TYPES, "read": {
+        t: {lang: lin.edge_sentence(("A", "B", t), lang) for lang in lin.LANGS} for t in EDGE_TYPES if t != "part-of"}}
     yield "assets/lineage.json", None, {"text": graph_json(G, lambda n: html_href(n, "lineage.md"))}
     yield "bibliography.md", "bibliography.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.authors[0].split()[-1], p.year)),
                                                     "apa": apa}
