@@ -134,12 +134,12 @@ def cmd_bib_export(args) -> int:
 
 
 def cmd_bib_import(args) -> int:
-    from .bib import import_bib
+    from .bib import existing_records, import_bib
 
-    root = args.root or find_root()
-    into = Path(args.into) if args.into else Path(root) / "papers"
-    existing = {p.stem for p in into.glob("*.yaml")} | {p.stem for p in (Path(root) / "papers").glob("*.yaml")}
-    report = import_bib(Path(args.file), into, existing, dry_run=args.dry_run)
+    root = Path(args.root or find_root())
+    into = Path(args.into) if args.into else root / "papers"
+    report = import_bib(Path(args.file), into, existing_records(root / "papers", into),
+                        dry_run=args.dry_run, merge=args.merge)
     data = report.as_json()
     if report.errors:
         for e in report.errors:
@@ -151,8 +151,16 @@ def cmd_bib_import(args) -> int:
         if args.json:
             print(json.dumps(data, ensure_ascii=False, indent=2))
         return 1
-    lines = [f"{data['entries']} entries, {data['imported']} {'to import' if args.dry_run else 'imported'}"
-             f" into {into}, {len(data['skipped'])} skipped"]
+    would = args.dry_run
+    lines = [f"{data['entries']} entries: {data['imported']} {'to import' if would else 'imported'} into {into}, "
+             f"{len(data['matched'])} matched, {len(data['renamed'])} renamed, {len(data['skipped'])} skipped"
+             + (f", {len(data['merged'])} record{'s' if len(data['merged']) != 1 else ''} "
+                f"{'to fill' if would else 'filled'}" if args.merge else "")]
+    for m in data["matched"]:
+        whose = f"entry {m['duplicate_of']!r}" if "duplicate_of" in m else m["id"]
+        filled = f"; fills {', '.join(m['filled'])}" if m.get("filled") else ""
+        lines.append(f"  {args.file}:{m['line']}: {m['key']}: same {m['by']} as {whose}{filled}")
+    lines += [f"  {args.file}:{r['line']}: {r['key']}: imported as {r['id']} ({r['reason']})" for r in data["renamed"]]
     lines += [f"  {args.file}:{s['line']}: {s['key']}: {s['reason']}" for s in data["skipped"]]
     _emit(args, data, "\n".join(lines))
     return 0
@@ -259,11 +267,13 @@ def _more_commands(sub, add) -> None:
     e = bsub.add_parser("export", help="write one BibTeX entry per record")
     e.set_defaults(func=cmd_bib_export)
     e.add_argument("-o", "--output")
-    i = bsub.add_parser("import", help="create stub records from a .bib file (never overwrites)")
+    i = bsub.add_parser("import", help="stub records from a .bib file; entries already in the knowledge base are matched")
     i.set_defaults(func=cmd_bib_import)
     i.add_argument("file")
     i.add_argument("--into", help="folder for the new records (default: papers/)")
     i.add_argument("--dry-run", action="store_true")
+    i.add_argument("--merge", action="store_true",
+                   help="fill the fields a matched record lacks (never overwrites; keeps the file's layout)")
     i.add_argument("--json", action="store_true")
     sp = add("new", cmd_new, "scaffold a record (and a runnable) from the template", json_flag=False)
     sp.add_argument("id")

@@ -69,28 +69,28 @@ def test_bib_import_errors_are_in_the_json_report(tmp_path, capsys):
     assert [(e["key"], e["line"]) for e in report["errors"]] == [("srivastava2014dropout", 7)]
 
 
-def test_bib_import_skips_existing_records_without_failing(tmp_path):
-    """Re-importing a file is harmless: entries whose record exists are skipped, not errors."""
+def test_bib_import_gives_an_entry_whose_id_is_taken_another_and_never_overwrites(tmp_path):
+    """A file that holds no valid record still takes its id: the entry gets ``<id>-2``."""
     bib = tmp_path / "refs.bib"
     bib.write_text("@article{a2000, title={A}, author={B, C}, year={2000}}\n"
                    "@article{b2001, title={B}, author={D, E}, year={2001}}\n", encoding="utf-8")
     (tmp_path / "papers").mkdir()
     (tmp_path / "papers" / "a2000.yaml").write_text("precious", encoding="utf-8")
-    report = import_bib(bib, tmp_path / "papers", existing={"a2000"})
-    assert report.errors == [] and report.imported == ["b2001"]
-    assert [s["key"] for s in report.skipped] == ["a2000"]
+    report = import_bib(bib, tmp_path / "papers")
+    assert report.errors == [] and report.imported == ["a2000-2", "b2001"]
+    assert report.renamed == [{"key": "a2000", "line": 1, "id": "a2000-2", "reason": "'a2000' is taken by papers/a2000.yaml"}]
     assert (tmp_path / "papers" / "a2000.yaml").read_text(encoding="utf-8") == "precious"
 
 
-def test_bib_import_reports_every_field_problem_and_two_entries_making_one_id(tmp_path):
+def test_bib_import_reports_every_field_problem_and_no_error_for_two_keys_making_one_id(tmp_path):
     bib = tmp_path / "refs.bib"
     bib.write_text("@article{x, title={}, author={}, year={199}}\n"
                    "@article{Same-Key, title={A}, author={B, C}, year={2000}}\n"
-                   "@article{same_key, title={A}, author={B, C}, year={2000}}\n", encoding="utf-8")
-    report = import_bib(bib, tmp_path / "papers", existing=set())
+                   "@article{same_key, title={Another}, author={B, C}, year={2000}}\n", encoding="utf-8")
+    report = import_bib(bib, tmp_path / "papers", existing={})
     found = {(e["key"], e["field"]) for e in report.errors}
-    assert {("x", "title"), ("x", "author"), ("same_key", "kbid")} <= found
-    assert all(e["line"] in (1, 2, 3) and e["reason"] for e in report.errors)
+    assert {("x", "title"), ("x", "author")} <= found and {e["key"] for e in report.errors} == {"x"}
+    assert all(e["line"] == 1 and e["reason"] for e in report.errors)
     assert report.imported == [] and not (tmp_path / "papers").exists()
 
 
