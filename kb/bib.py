@@ -407,7 +407,8 @@ def fill(record: dict, data: dict) -> dict:
     {'venue': 'arXiv'}
     """
     adds: dict = {k: data[k] for k in ("venue", "arxiv", "doi", "url") if data.get(k) and not record.get(k)}
-    if record.get("arxiv") and adds.get("doi", "").lower() == f"10.48550/arxiv.{record['arxiv']}".lower():
+    arxiv = record.get("arxiv") or adds.get("arxiv")
+    if arxiv and adds.get("doi", "").lower() == f"10.48550/arxiv.{arxiv}".lower():
         del adds["doi"]  # arXiv's own DOI restates the arxiv id the record has
     theirs = {k: v for k, v in data.get("bibtex", {}).get("fields", {}).items() if k.lower() not in NOT_MERGED}
     if not record.get("bibtex") and "bibtex" in data:
@@ -461,14 +462,14 @@ def _line_end(text: str, node) -> int:
 
 
 def _block(pairs: dict, indent: int) -> str:
-    lines = []
+    """Block-style YAML lines for plain data, strings double-quoted as the records write them."""
+    out = ""
     for k, v in pairs.items():
         if isinstance(v, dict):
-            lines.append(" " * indent + f"{_key(k)}:" + (" {}" if not v else ""))
-            lines.append(_block(v, indent + 2).rstrip("\n")) if v else None
+            out += " " * indent + f"{_key(k)}:" + ("\n" + _block(v, indent + 2) if v else " {}\n")
         else:
-            lines.append(" " * indent + f"{_key(k)}: {_scalar(v)}")
-    return "\n".join(x for x in lines if x) + "\n"
+            out += " " * indent + f"{_key(k)}: {_scalar(v)}\n"
+    return out
 
 
 def merge_text(text: str, adds: dict) -> str:
@@ -482,6 +483,8 @@ def merge_text(text: str, adds: dict) -> str:
 
     from .knowledge.yamlio import Loader
 
+    if not text.endswith("\n"):
+        text += "\n"  # an insertion may land at the end
     root = yaml.compose(text, Loader=Loader)
     top = {k.value: (k, v) for k, v in root.value}
     order = [f.alias or name for name, f in Paper.model_fields.items()]

@@ -354,3 +354,49 @@ def test_real_exports_import_export_and_reimport_losslessly(tmp_path):
     again = kb.load(second.parent, strict=True)
     for paper_id, p in imported.papers.items():
         assert again.paper(paper_id) == p, paper_id
+
+
+@pytest.mark.parametrize("before, after", [
+    ('id: a\nbibtex:\n  type: misc\n  key: a\n  fields: {}\nyear: 2000\n',
+     'id: a\nbibtex:\n  type: misc\n  key: a\n  fields: {pages: "1--2"}\nyear: 2000\n'),
+    ('id: a\nbibtex:\n  type: misc\n  key: a\n  fields: {volume: "3"}  # as printed\n',
+     'id: a\nbibtex:\n  type: misc\n  key: a\n  fields: {volume: "3", pages: "1--2"}  # as printed\n'),
+    ('id: a\nbibtex: {type: misc, key: a}\n',
+     'id: a\nbibtex: {type: misc, key: a, fields: {pages: "1--2"}}\n'),
+    ('id: a\nbibtex:\n    type: misc\n    key: a\nyear: 2000',
+     'id: a\nbibtex:\n    type: misc\n    key: a\n    fields:\n      pages: "1--2"\nyear: 2000\n'),
+])
+def test_merge_text_adds_fields_to_any_layout_of_bibtex(before, after):
+    from kb.bib import merge_text
+
+    assert merge_text(before, {"bibtex.fields": {"pages": "1--2"}}) == after
+
+
+def test_merge_text_puts_new_keys_in_schema_order_and_fills_nulls_in_place():
+    from kb.bib import merge_text
+
+    text = 'id: a  # ours\ntitle: "T"\nyear: 2000\nurl: null\ntags: []\n'
+    adds = {"bibtex": {"type": "misc", "key": "k", "fields": {}}, "doi": "10.1/x", "url": "https://x.org/a"}
+    assert merge_text(text, adds) == ('id: a  # ours\ntitle: "T"\nyear: 2000\ndoi: "10.1/x"\n'
+                                      'url: "https://x.org/a"\nbibtex:\n  type: "misc"\n  key: "k"\n'
+                                      '  fields: {}\ntags: []\n')
+
+
+def test_merge_fills_an_entry_imported_earlier_in_the_same_file(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text("@article{a, title={Deep Things}, author={B, C}, year={2000}}\n"
+                   "@misc{b, title={Deep {T}hings.}, author={B, C}, year={2000}, doi={doi:10.1234/x}, pages={3}}\n",
+                   encoding="utf-8")
+    report = import_bib(bib, tmp_path / "papers", existing={}, merge=True)
+    assert report.matched == [{"key": "b", "line": 2, "id": "a", "by": "title", "duplicate_of": "a",
+                               "filled": ["doi", "bibtex.fields.pages"]}]
+    a = parse_record("papers/a.yaml", (tmp_path / "papers" / "a.yaml").read_bytes())[0].paper
+    assert (a.doi, a.bibtex.fields, a.bibtex.type) == ("10.1234/x", {"pages": "3"}, "article")
+
+
+def test_a_title_match_with_a_different_doi_is_another_version_not_a_duplicate(tmp_path):
+    bib = tmp_path / "refs.bib"
+    bib.write_text("@article{a, title={Long Short-Term Memory}, author={B, C}, year={1997}, doi={10.9999/other}}\n",
+                   encoding="utf-8")
+    report = import_bib(bib, tmp_path / "papers", existing=existing_records(ROOT / "papers"), dry_run=True)
+    assert report.matched == [] and report.imported == ["a"]
