@@ -1,20 +1,32 @@
 """LSTM runnable: tiny gate on the adding problem, the hand-written cell against nn.LSTM."""
+from dataclasses import replace
+
+import pytest
 import torch
 from torch import nn
 
 from runnable import lstm as L
 
 
-def test_tiny_solves_adding_problem_at_lag_50():
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_lstm_solves_the_adding_problem_and_a_plain_rnn_does_not(seed):
+    r = L.train(replace(L.PRESETS["tiny"], seed=seed))
+    gate = lambda v: v >= L.GATE[2]
+    assert gate(r["value"]) and not gate(r["ablation"]["value"]) and r["passed"], r
+    assert r["ablation"]["name"] == "plain tanh RNN" and r["seed"] == seed
+    assert r["ablation"]["mse"] > 0.03 > r["mse"], r      # 0.042 = always answering 0.5
+    assert r["history"]["idea"][-1] == r["value"]
+
+
+def test_tiny_data_has_a_minimal_lag_of_31_steps():
+    """The docstring's claim: the answer (step T - 1) comes >= T/2 + 1 = 31 steps after both marks."""
     cfg = L.PRESETS["tiny"]
-    assert cfg.T - 10 >= 50 and not cfg.forget_gate            # the 1997 cell, minimal lag >= 50
-    r = L.train(cfg)
-    assert r["passed"], r
-
-
-def test_plain_rnn_fails_the_same_task():
-    r = L.train(L.Config(cell="rnn"))
-    assert not r["passed"] and r["value"] < 0.5 and r["mse"] > 0.03, r   # 0.042 = always answering 0.5
+    x, _ = L.make_data(cfg, 20000, torch.Generator().manual_seed(0))
+    marks = x[:, 1:-1, 1] == 1.0                                # (n, T - 2): steps 1 .. T - 2
+    assert (marks.sum(1) == 2).all() and not cfg.forget_gate
+    last = (marks * torch.arange(1, cfg.T - 1)).amax(1)          # the later mark's step
+    lag = cfg.T - 1 - last
+    assert lag.min().item() == 31 == cfg.T // 2 + 1 and (marks[:, :9].sum(1) >= 1).all()
 
 
 def test_cell_with_forget_gate_equals_torch_lstm():
