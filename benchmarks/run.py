@@ -321,17 +321,20 @@ def spin_one_core() -> subprocess.Popen:
 def busy_core(time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_RUNNABLE,
               repeats: int = 2) -> dict:
     """``kb run`` idle, then beside a process spinning on one core: ``busy_core_ratio`` is the
-    busy time over the idle time (the best of ``repeats`` each, so a stray hiccup doesn't count).
-    Threads that spin while they wait, or more threads than free cores, make it 2-3x."""
+    busy time over the idle time. Threads that spin while they wait, or more threads than free
+    cores, made it 2.7x. Idle and busy runs take turns, so a change in the machine's other load
+    weighs on both, and the best of ``repeats`` each counts (a stray hiccup doesn't)."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    idle = [time_run(paper_id) for _ in range(repeats)]
-    spinner = spin()
-    try:
-        time.sleep(0.5)  # let it take its core
-        busy = [time_run(paper_id) for _ in range(repeats)]
-    finally:
-        spinner.terminate()
-        spinner.wait(timeout=30)
+    idle, busy = [], []
+    for _ in range(repeats):
+        idle.append(time_run(paper_id))
+        spinner = spin()
+        try:
+            time.sleep(0.5)  # let it take its core
+            busy.append(time_run(paper_id))
+        finally:
+            spinner.terminate()
+            spinner.wait(timeout=30)
     idle_s, busy_s = min(s for s, _ in idle), min(s for s, _ in busy)
     out = {"busy_core_idle_s": idle_s, "busy_core_busy_s": busy_s, "busy_core_ratio": busy_s / idle_s,
            "busy_core_threads_idle": idle[0][1], "busy_core_threads_busy": busy[0][1],
