@@ -18,6 +18,7 @@ and BibLaTeX (``date``, ``journaltitle``, ``eprinttype``). An entry already in t
 bibtexparser keeps blocks it could not parse in ``failed_blocks`` and says nothing; here every
 one of them is reported with its line.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 from urllib.parse import unquote
 
 import bibtexparser
@@ -38,21 +38,80 @@ from .errors import KBError, did_you_mean
 from .knowledge.schema import ID_RE, Paper
 
 #: BibTeX's entry types and the BibLaTeX ones Zotero / Better BibTeX write.
-ENTRY_TYPES = {"article", "book", "booklet", "collection", "conference", "dataset", "inbook",
-               "incollection", "inproceedings", "manual", "mastersthesis", "misc", "online", "patent",
-               "phdthesis", "proceedings", "report", "software", "techreport", "thesis", "unpublished"}
-VENUE_FIELDS = ("venue", "journal", "journaltitle", "booktitle", "publisher", "school", "institution")
+ENTRY_TYPES = {
+    "article",
+    "book",
+    "booklet",
+    "collection",
+    "conference",
+    "dataset",
+    "inbook",
+    "incollection",
+    "inproceedings",
+    "manual",
+    "mastersthesis",
+    "misc",
+    "online",
+    "patent",
+    "phdthesis",
+    "proceedings",
+    "report",
+    "software",
+    "techreport",
+    "thesis",
+    "unpublished",
+}
+VENUE_FIELDS = (
+    "venue",
+    "journal",
+    "journaltitle",
+    "booktitle",
+    "publisher",
+    "school",
+    "institution",
+)
 #: Fields that come from the record itself; a record's bibtex.fields may not hold them.
 FACT_FIELDS = {"title", "author", "year", "doi", "url", "venue", "kbid", "eprint", "archiveprefix"}
 #: Fields ``--merge`` does not copy into a curated record: those about the exporter's own copy
 #: (a PDF path, when it was read, its tags) and those about the version it holds rather than the
 #: paper the record describes (Zotero's ``date``/``version``/``pubstate`` of an arXiv revision
 #: would contradict the record's year). A new stub keeps them, as the user's library had them.
-NOT_MERGED = {"abstract", "annote", "annotation", "bibsource", "biburl", "date", "date-added", "date-modified",
-              "file", "keywords", "mendeley-groups", "mendeley-tags", "owner", "pubstate", "timestamp",
-              "urldate", "version"}
-MONTHS = {m[:3].lower(): m for m in ("January", "February", "March", "April", "May", "June", "July",
-                                     "August", "September", "October", "November", "December")}
+NOT_MERGED = {
+    "abstract",
+    "annote",
+    "annotation",
+    "bibsource",
+    "biburl",
+    "date",
+    "date-added",
+    "date-modified",
+    "file",
+    "keywords",
+    "mendeley-groups",
+    "mendeley-tags",
+    "owner",
+    "pubstate",
+    "timestamp",
+    "urldate",
+    "version",
+}
+MONTHS = {
+    m[:3].lower(): m
+    for m in (
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    )
+}
 _ARXIV_ID = r"(\d{4}\.\d{4,5}|[a-z-]+(?:\.[a-z]{2})?/\d{7})(?:v\d+)?"
 _ARXIV_BARE = re.compile(rf"\s*(?:arxiv:\s*)?{_ARXIV_ID}\s*", re.I)
 _ARXIV_IN_TEXT = re.compile(rf"(?:arxiv\.org/(?:abs|pdf)/|arxiv[:.]\s*|\babs/){_ARXIV_ID}", re.I)
@@ -112,7 +171,16 @@ def arxiv_id(fields: dict[str, str]) -> str | None:
         value = fields.get(name, "")
         if (name == "arxivid" or kind == "arxiv") and (m := _ARXIV_BARE.fullmatch(value)):
             return m.group(1)
-    for name in ("journal", "journaltitle", "volume", "number", "note", "howpublished", "url", "doi"):
+    for name in (
+        "journal",
+        "journaltitle",
+        "volume",
+        "number",
+        "note",
+        "howpublished",
+        "url",
+        "doi",
+    ):
         if m := _ARXIV_IN_TEXT.search(fields.get(name, "")):
             return m.group(1)
     return None
@@ -138,6 +206,7 @@ def _author_field(p: Paper) -> str:
 
 # ---------------------------------------------------------------- export
 
+
 def to_entry(p: Paper) -> Entry:
     """The BibTeX entry of a record: facts from the record, the rest from ``bibtex.fields``."""
     fields = dict(p.bibtex.fields) if p.bibtex else {}
@@ -160,16 +229,19 @@ def export(papers: list[Paper]) -> str:
     """All records as one ``.bib`` text, sorted by key."""
     keys: dict[str, str] = {}
     lib = bibtexparser.Library()
-    for p in sorted(papers, key=lambda p: (p.bibtex.key if p.bibtex else p.id)):
+    for p in sorted(papers, key=lambda p: p.bibtex.key if p.bibtex else p.id):
         entry = to_entry(p)
         if entry.key in keys:
-            raise KBError(f"papers/{p.id}.yaml and papers/{keys[entry.key]}.yaml share the BibTeX key {entry.key!r}")
+            raise KBError(
+                f"papers/{p.id}.yaml and papers/{keys[entry.key]}.yaml share the BibTeX key {entry.key!r}"
+            )
         keys[entry.key] = p.id
         lib.add(entry)
     return bibtexparser.write_string(lib)
 
 
 # ---------------------------------------------------------------- parse
+
 
 def _split_concatenation(value: str) -> list[str]:
     """``NIPS # " 30"`` → ``['NIPS', '" 30"']``: split at ``#`` outside braces and quotes."""
@@ -235,8 +307,21 @@ class DecodeLatexWhereMarked(mw.LatexDecodingMiddleware):
 
 
 #: Fields a crossref child never takes from its parent (BibLaTeX's list, less what BibTeX lacks).
-_NOT_INHERITED = {"crossref", "xref", "ids", "kbid", "label", "shorthand", "sortkey", "title",
-                  "subtitle", "titleaddon", "entryset", "related", "options"}
+_NOT_INHERITED = {
+    "crossref",
+    "xref",
+    "ids",
+    "kbid",
+    "label",
+    "shorthand",
+    "sortkey",
+    "title",
+    "subtitle",
+    "titleaddon",
+    "entryset",
+    "related",
+    "options",
+}
 
 
 class ResolveCrossref(mw.LibraryMiddleware):
@@ -256,7 +341,9 @@ class ResolveCrossref(mw.LibraryMiddleware):
             parent = by_key.get(str(ref.value).strip().lower()) if ref else None
             if parent is None or parent is child:
                 continue
-            inherited = {f.key.lower(): f.value for f in parent.fields if f.key.lower() not in _NOT_INHERITED}
+            inherited = {
+                f.key.lower(): f.value for f in parent.fields if f.key.lower() not in _NOT_INHERITED
+            }
             title = next((f.value for f in parent.fields if f.key.lower() == "title"), None)
             if title and "booktitle" not in inherited:
                 inherited["booktitle"] = title
@@ -274,8 +361,10 @@ def _failure(block) -> str:
     raw = block.raw or ""
     opened, closed = raw.count("{") - raw.count("\\{"), raw.count("}") - raw.count("\\}")
     if opened != closed:
-        return (f"unbalanced braces ({opened} '{{' but {closed} '}}'); close every brace in this entry "
-                "(bibtexparser resumed at the next @)")
+        return (
+            f"unbalanced braces ({opened} '{{' but {closed} '}}'); close every brace in this entry "
+            "(bibtexparser resumed at the next @)"
+        )
     if raw.count('"') % 2:
         return "unbalanced double quotes; close every quoted value"
     return f"could not parse this entry ({reason or type(block).__name__}); check its fields are name = {{value}},"
@@ -283,7 +372,12 @@ def _failure(block) -> str:
 
 def parse(text: str) -> tuple[list[Entry], list[dict]]:
     """Entries and the blocks that failed, each failure as ``{"key", "line", "reason"}``."""
-    stack = [ResolveMacros(), mw.RemoveEnclosingMiddleware(), DecodeLatexWhereMarked(), ResolveCrossref()]
+    stack = [
+        ResolveMacros(),
+        mw.RemoveEnclosingMiddleware(),
+        DecodeLatexWhereMarked(),
+        ResolveCrossref(),
+    ]
     lib = bibtexparser.parse_string(text, parse_stack=stack)
     first_line = {}
     for b in lib.blocks:
@@ -295,8 +389,10 @@ def parse(text: str) -> tuple[list[Entry], list[dict]]:
         key = key if isinstance(key, str) else (key.group(1) if key else None)
         line = (b.start_line or 0) + 1
         if type(b).__name__ == "DuplicateBlockKeyBlock":
-            reason = (f"duplicate key {key!r} (first on line {first_line.get(key, '?')}); "
-                      "give each entry its own key")
+            reason = (
+                f"duplicate key {key!r} (first on line {first_line.get(key, '?')}); "
+                "give each entry its own key"
+            )
         else:
             reason = _failure(b)
         failed.append({"key": key, "line": line, "field": "", "reason": reason})
@@ -304,6 +400,7 @@ def parse(text: str) -> tuple[list[Entry], list[dict]]:
 
 
 # ---------------------------------------------------------------- entry → record
+
 
 def _venue(fields: dict) -> str | None:
     return next((fields[k] for k in VENUE_FIELDS if fields.get(k)), None)
@@ -330,13 +427,17 @@ def to_record(entry: Entry) -> dict:
         "arxiv": arxiv,
         "doi": doi or None,
         "url": f.get("url") or None,
-        "bibtex": {"type": entry.entry_type.lower(), "key": entry.key,
-                   "fields": {k: v for k, v in sorted(raw.items()) if k.lower() not in consumed}},
+        "bibtex": {
+            "type": entry.entry_type.lower(),
+            "key": entry.key,
+            "fields": {k: v for k, v in sorted(raw.items()) if k.lower() not in consumed},
+        },
     }
     return {k: v for k, v in rec.items() if v is not None}
 
 
 # ---------------------------------------------------------------- matching
+
 
 @dataclass
 class _Known:
@@ -345,10 +446,9 @@ class _Known:
     id: str
     doi: str | None
     arxiv: str | None
-    where: str          # "papers/resnet.yaml" or "entry 'he2016deep' (line 12)"
-    path: Path | None = None     # an existing record's file
+    path: Path | None = None  # an existing record's file
     paper: Paper | None = None
-    key: str | None = None       # a planned entry's key
+    key: str | None = None  # a planned entry's key
 
 
 class _Index:
@@ -370,7 +470,11 @@ class _Index:
         if data.get("arxiv") and (k := self.by["arxiv"].get(data["arxiv"])):
             return k, "arxiv"
         k = self.by["title"].get((title_key(data.get("title", "")), data.get("year")))
-        if k and not _conflict(k.doi, data.get("doi"), str.lower) and not _conflict(k.arxiv, data.get("arxiv")):
+        if (
+            k
+            and not _conflict(k.doi, data.get("doi"), str.lower)
+            and not _conflict(k.arxiv, data.get("arxiv"))
+        ):
             return k, "title"
         return None
 
@@ -396,6 +500,7 @@ def existing_records(*folders: Path) -> dict[str, tuple[Path, Paper | None]]:
 
 # ---------------------------------------------------------------- merge (fill, never overwrite)
 
+
 def fill(record: dict, data: dict) -> dict:
     """What an entry's record ``data`` adds to a ``record`` (both plain data) that lacks it:
     top-level facts, a ``bibtex`` block when the record has none, else the ``bibtex.fields`` it
@@ -406,11 +511,17 @@ def fill(record: dict, data: dict) -> dict:
     >>> fill({"arxiv": "1706.03762"}, {"doi": "10.48550/arXiv.1706.03762", "venue": "arXiv"})
     {'venue': 'arXiv'}
     """
-    adds: dict = {k: data[k] for k in ("venue", "arxiv", "doi", "url") if data.get(k) and not record.get(k)}
+    adds: dict = {
+        k: data[k] for k in ("venue", "arxiv", "doi", "url") if data.get(k) and not record.get(k)
+    }
     arxiv = record.get("arxiv") or adds.get("arxiv")
     if arxiv and adds.get("doi", "").lower() == f"10.48550/arxiv.{arxiv}".lower():
         del adds["doi"]  # arXiv's own DOI restates the arxiv id the record has
-    theirs = {k: v for k, v in data.get("bibtex", {}).get("fields", {}).items() if k.lower() not in NOT_MERGED}
+    theirs = {
+        k: v
+        for k, v in data.get("bibtex", {}).get("fields", {}).items()
+        if k.lower() not in NOT_MERGED
+    }
     if not record.get("bibtex") and "bibtex" in data:
         adds["bibtex"] = dict(data["bibtex"], fields=theirs)
     elif record.get("bibtex"):
@@ -441,7 +552,9 @@ def _combine(adds: dict, more: dict) -> None:
 
 
 def _filled(adds: dict) -> list[str]:
-    return [k for k in adds if k != "bibtex.fields"] + [f"bibtex.fields.{k}" for k in adds.get("bibtex.fields", {})]
+    return [k for k in adds if k != "bibtex.fields"] + [
+        f"bibtex.fields.{k}" for k in adds.get("bibtex.fields", {})
+    ]
 
 
 def _scalar(value: str) -> str:
@@ -493,17 +606,31 @@ def merge_text(text: str, adds: dict) -> str:
     if fields_adds:
         bib = top["bibtex"][1]
         inner = {k.value: (k, v) for k, v in bib.value}
-        if "fields" in inner and inner["fields"][1].flow_style or (bib.flow_style and "fields" in inner):
+        if (
+            "fields" in inner
+            and inner["fields"][1].flow_style
+            or (bib.flow_style and "fields" in inner)
+        ):
             node = inner["fields"][1]
             body = ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in fields_adds.items())
             inserts.append((node.end_mark.index - 1, (", " if node.value else "") + body))
         elif "fields" in inner:
             node = inner["fields"][1]
-            indent = node.value[0][0].start_mark.column if node.value else inner["fields"][0].start_mark.column + 2
+            indent = (
+                node.value[0][0].start_mark.column
+                if node.value
+                else inner["fields"][0].start_mark.column + 2
+            )
             inserts.append((_line_end(text, node), _block(fields_adds, indent)))
         elif bib.flow_style:
-            inserts.append((bib.end_mark.index - 1, ", fields: {"
-                            + ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in fields_adds.items()) + "}"))
+            inserts.append(
+                (
+                    bib.end_mark.index - 1,
+                    ", fields: {"
+                    + ", ".join(f"{_key(k)}: {_scalar(v)}" for k, v in fields_adds.items())
+                    + "}",
+                )
+            )
         else:
             indent = bib.value[0][0].start_mark.column
             inserts.append((_line_end(text, bib), _block({"fields": fields_adds}, indent)))
@@ -513,7 +640,9 @@ def merge_text(text: str, adds: dict) -> str:
             if isinstance(adds[name], dict):
                 piece = "\n" + _block(adds[name], key.start_mark.column + 2).rstrip("\n")
             else:
-                piece = (" " if text[node.start_mark.index - 1] == ":" else "") + _scalar(adds[name])
+                piece = (" " if text[node.start_mark.index - 1] == ":" else "") + _scalar(
+                    adds[name]
+                )
             inserts.append((node.start_mark.index, piece, node.end_mark.index))
             continue
         before = [n for n in order[: order.index(name)] if n in top]
@@ -521,11 +650,12 @@ def merge_text(text: str, adds: dict) -> str:
         indent = root.value[0][0].start_mark.column
         inserts.append((_line_end(text, anchor), _block({name: adds[name]}, indent)))
     for at, piece, *until in sorted(inserts, key=lambda x: x[0], reverse=True):
-        text = text[:at] + piece + text[until[0] if until else at:]
+        text = text[:at] + piece + text[until[0] if until else at :]
     return text
 
 
 # ---------------------------------------------------------------- import
+
 
 @dataclass
 class ImportReport:
@@ -543,13 +673,25 @@ class ImportReport:
     merged: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
-        return {"entries": self.entries, "imported": len(self.imported), "ids": self.imported,
-                "matched": self.matched, "renamed": self.renamed, "skipped": self.skipped,
-                "merged": self.merged, "errors": self.errors}
+        return {
+            "entries": self.entries,
+            "imported": len(self.imported),
+            "ids": self.imported,
+            "matched": self.matched,
+            "renamed": self.renamed,
+            "skipped": self.skipped,
+            "merged": self.merged,
+            "errors": self.errors,
+        }
 
 
-def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | None]] | None = None,
-               dry_run: bool = False, merge: bool = False) -> ImportReport:
+def import_bib(
+    path: Path,
+    into: Path,
+    existing: dict[str, tuple[Path, Paper | None]] | None = None,
+    dry_run: bool = False,
+    merge: bool = False,
+) -> ImportReport:
     """Create ``into/<id>.yaml`` stubs for the entries of ``path`` that are not in the knowledge
     base yet; never overwrite.
 
@@ -571,7 +713,9 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise KBError(f"{path}: not UTF-8 (byte offset {e.start}); convert the file to UTF-8") from None
+        raise KBError(
+            f"{path}: not UTF-8 (byte offset {e.start}); convert the file to UTF-8"
+        ) from None
     except OSError as e:
         raise KBError(f"{path}: cannot read ({e.strerror})") from None
     existing = existing_records(into) if existing is None else existing
@@ -584,23 +728,35 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
         taken[stem] = where
         if paper is not None:
             taken.setdefault(paper.id, where)
-            index.add(_Known(paper.id, paper.doi, paper.arxiv, where, path=file, paper=paper), paper.title, paper.year)
+            index.add(
+                _Known(paper.id, paper.doi, paper.arxiv, path=file, paper=paper),
+                paper.title,
+                paper.year,
+            )
     planned: dict[str, dict] = {}
     merged: dict[Path, tuple[dict, dict]] = {}  # record file → (its data so far, what to add)
     for entry in entries:
         line = (entry.start_line or 0) + 1
 
-        def error(reason: str, where: str = "") -> None:
-            report.errors.append({"key": entry.key, "line": line, "field": where, "reason": reason})
+        def error(reason: str, where: str = "", key: str = entry.key, line: int = line) -> None:
+            report.errors.append({"key": key, "line": line, "field": where, "reason": reason})
 
         kind = entry.entry_type.lower()
         if kind not in ENTRY_TYPES:
-            error(f"unknown entry type @{entry.entry_type}{did_you_mean(kind, sorted(ENTRY_TYPES))}; "
-                  f"use one of {', '.join(sorted(ENTRY_TYPES))}")
+            error(
+                f"unknown entry type @{entry.entry_type}{did_you_mean(kind, sorted(ENTRY_TYPES))}; "
+                f"use one of {', '.join(sorted(ENTRY_TYPES))}"
+            )
             continue
         if children := entry.parser_metadata.get("crossref_of"):
-            report.skipped.append({"key": entry.key, "line": line, "reason": "crossref parent: its fields "
-                                   f"went into {', '.join(repr(c) for c in children)}"})
+            report.skipped.append(
+                {
+                    "key": entry.key,
+                    "line": line,
+                    "reason": "crossref parent: its fields "
+                    f"went into {', '.join(repr(c) for c in children)}",
+                }
+            )
             continue
         data = to_record(entry)
         if not re.fullmatch(ID_RE, data["id"]):
@@ -610,7 +766,11 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
         except ValidationError as e:
             for x in e.errors(include_url=False):
                 where = _BIB_NAME.get(str(x["loc"][0]), str(x["loc"][0])) if x["loc"] else ""
-                hint = f"add {where} = {{…}} to the entry" if x["type"] == "missing" else "fix it in the entry"
+                hint = (
+                    f"add {where} = {{…}} to the entry"
+                    if x["type"] == "missing"
+                    else "fix it in the entry"
+                )
                 error(f"{_message(x)}; {hint}", where)
             continue
         if found := index.find(data):
@@ -623,8 +783,10 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
                 if known.path is None:  # an earlier entry of this file: fill its planned data
                     record, adds = planned[known.id], None
                 else:
-                    record, adds = merged.setdefault(known.path, (
-                        known.paper.model_dump(mode="json", by_alias=True, exclude_none=True), {}))
+                    record, adds = merged.setdefault(
+                        known.path,
+                        (known.paper.model_dump(mode="json", by_alias=True, exclude_none=True), {}),
+                    )
                 new = fill(record, data)
                 _apply(record, new)
                 if adds is not None:
@@ -638,11 +800,20 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
             paper_id = f"{wanted[:77]}-{n}"
         if paper_id != wanted:
             data["id"] = paper_id
-            report.renamed.append({"key": entry.key, "line": line, "id": paper_id,
-                                   "reason": f"{wanted!r} is taken by {taken[wanted]}"})
+            report.renamed.append(
+                {
+                    "key": entry.key,
+                    "line": line,
+                    "id": paper_id,
+                    "reason": f"{wanted!r} is taken by {taken[wanted]}",
+                }
+            )
         taken[paper_id] = f"entry {entry.key!r} (line {line})"
-        index.add(_Known(paper_id, data.get("doi"), data.get("arxiv"), taken[paper_id], key=entry.key),
-                  data["title"], data["year"])
+        index.add(
+            _Known(paper_id, data.get("doi"), data.get("arxiv"), key=entry.key),
+            data["title"],
+            data["year"],
+        )
         planned[paper_id] = data
         report.imported.append(paper_id)
     texts: dict[Path, str] = {}
@@ -654,7 +825,9 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
         rec, problems = parse_record(_shown(file), new.encode("utf-8"))
         errors = [p for p in problems if p.severity == "error"]
         if rec is None or errors:  # pragma: no cover - fill() only adds what the schema accepts
-            raise KBError(f"merging into {_shown(file)} would break it: {errors[0] if errors else 'invalid'}")
+            raise KBError(
+                f"merging into {_shown(file)} would break it: {errors[0] if errors else 'invalid'}"
+            )
         texts[file] = new
         report.merged.append(rec.paper.id)
     report.errors.sort(key=lambda e: e["line"])
@@ -665,7 +838,9 @@ def import_bib(path: Path, into: Path, existing: dict[str, tuple[Path, Paper | N
         if planned:
             into.mkdir(parents=True, exist_ok=True)
         for paper_id, data in planned.items():
-            with open(into / f"{paper_id}.yaml", "x", encoding="utf-8") as out:  # "x": never overwrite
+            with open(
+                into / f"{paper_id}.yaml", "x", encoding="utf-8"
+            ) as out:  # "x": never overwrite
                 out.write(render_stub(data))
         for file, new in texts.items():
             tmp = file.with_name(f".{file.name}.merge")

@@ -1,6 +1,7 @@
 """The schema file in the repo is the one the model produces; every record points editors at it;
 a peer validator (check-jsonschema) accepts the schema and every record, and rejects the bad
 fixtures kb validate rejects wherever a schema can see the fault."""
+
 import json
 import re
 import subprocess
@@ -35,11 +36,17 @@ def test_every_edge_type_is_documented():
 
 # ---------------------------------------------------------------- a peer validator agrees
 
+
 def check_jsonschema(*args: str) -> dict:
     """Run check-jsonschema (the validator editors' tooling uses) and return its JSON report.
     Its default regex variant is ECMA-262 in unicode mode, the dialect JSON Schema specifies."""
-    out = subprocess.run([sys.executable, "-m", "check_jsonschema", "--output-format", "json", *args],
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--output-format", "json", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert out.returncode in (0, 1), out.stderr
     return json.loads(out.stdout)
 
@@ -85,15 +92,22 @@ def test_peer_validator_agrees_with_kb_validate_on_the_bad_fixtures(tmp_path):
     files: dict[str, list[str]] = {}
     for case in RECORD_CASES:
         project = materialise(case, tmp_path / case)
-        assert main(["--root", str(project), "validate", "--strict"]) == 1, case  # kb rejects every one
+        assert main(["--root", str(project), "validate", "--strict"]) == 1, (
+            case
+        )  # kb rejects every one
         files[case] = sorted(str(p) for p in (project / "papers").glob("*.yaml"))
-    report = check_jsonschema("--schemafile", str(ROOT / "kb" / "paper.schema.json"),
-                              *[f for fs in files.values() for f in fs])
+    report = check_jsonschema(
+        "--schemafile",
+        str(ROOT / "kb" / "paper.schema.json"),
+        *[f for fs in files.values() for f in fs],
+    )
     errors = report["errors"] + report["parse_errors"]
     rejected = {case for case, fs in files.items() if any(e["filename"] in fs for e in errors)}
     assert rejected == set(RECORD_CASES) - set(SCHEMA_BLIND)
     for case in sorted(rejected):  # and it points at the field kb names, or a mapping above it
-        fields = re.findall(r" › ([^:]+):", (tmp_path / case / "expected.txt").read_text(encoding="utf-8"))
+        fields = re.findall(
+            r" › ([^:]+):", (tmp_path / case / "expected.txt").read_text(encoding="utf-8")
+        )
         paths = [e.get("path", "$") for e in errors if e["filename"] in files[case]]
         for f in fields:
             assert any(("$." + f).startswith(p) for p in paths), (case, f, paths)
