@@ -504,7 +504,8 @@ def existing_records(*folders: Path) -> dict[str, tuple[Path, Paper | None]]:
 def fill(record: dict, data: dict) -> dict:
     """What an entry's record ``data`` adds to a ``record`` (both plain data) that lacks it:
     top-level facts, a ``bibtex`` block when the record has none, else the ``bibtex.fields`` it
-    lacks (less :data:`NOT_MERGED`). Never a value the record already holds.
+    lacks (less :data:`NOT_MERGED`) if the entry is of the record's type. Never a value the
+    record already holds.
 
     >>> fill({"doi": "10.1/x"}, {"doi": "10.1/y", "arxiv": "1512.03385"})
     {'arxiv': '1512.03385'}
@@ -524,7 +525,11 @@ def fill(record: dict, data: dict) -> dict:
     }
     if not record.get("bibtex") and "bibtex" in data:
         adds["bibtex"] = dict(data["bibtex"], fields=theirs)
-    elif record.get("bibtex"):
+    elif record.get("bibtex") and record["bibtex"].get("type") == data.get("bibtex", {}).get(
+        "type"
+    ):
+        # Only from the same kind of entry: a CoRR @article's journal and volume would make a
+        # conference record's @inproceedings describe two versions at once.
         ours = {k.lower() for k in record["bibtex"].get("fields", {})}
         if new := {k: v for k, v in theirs.items() if k.lower() not in ours}:
             adds["bibtex.fields"] = new
