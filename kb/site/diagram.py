@@ -13,8 +13,6 @@ Links use ``xlink:href``: Material's instant loading rewrites every ``[href]`` i
 and fails on an SVG link's read-only ``href``.
 
 >>> import networkx as nx
-
-from ..knowledge.lineage import LANGS, edge_sentence, edge_verb
 >>> G = nx.DiGraph()
 >>> G.add_node("a", kind="paper", title="A & B", year=2013); G.add_node("b", kind="paper", title="B", year=2015)
 >>> svg = local_svg(G, "b", [{"from": "a", "to": "b", "type": "extends"}], [], lambda n: n + ".html")
