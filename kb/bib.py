@@ -601,8 +601,9 @@ def merge_text(text: str, adds: dict) -> str:
 
     from .knowledge.yamlio import Loader
 
+    newline = "\r\n" if "\r\n" in text else "\n"  # a file saved on Windows keeps its line ends
     if not text.endswith("\n"):
-        text += "\n"  # an insertion may land at the end
+        text += newline  # an insertion may land at the end
     root = yaml.compose(text, Loader=Loader)
     top = {k.value: (k, v) for k, v in root.value}
     order = [f.alias or name for name, f in Paper.model_fields.items()]
@@ -655,7 +656,7 @@ def merge_text(text: str, adds: dict) -> str:
         indent = root.value[0][0].start_mark.column
         inserts.append((_line_end(text, anchor), _block({name: adds[name]}, indent)))
     for at, piece, *until in sorted(inserts, key=lambda x: x[0], reverse=True):
-        text = text[:at] + piece + text[until[0] if until else at :]
+        text = text[:at] + piece.replace("\n", newline) + text[until[0] if until else at :]
     return text
 
 
@@ -825,7 +826,7 @@ def import_bib(
     for file, (_, adds) in merged.items():
         if not adds:
             continue
-        old = file.read_text(encoding="utf-8")
+        old = file.read_bytes().decode("utf-8")  # as it is: no newline translation
         new = merge_text(old, adds)
         rec, problems = parse_record(_shown(file), new.encode("utf-8"))
         errors = [p for p in problems if p.severity == "error"]
@@ -849,7 +850,7 @@ def import_bib(
                 out.write(render_stub(data))
         for file, new in texts.items():
             tmp = file.with_name(f".{file.name}.merge")
-            tmp.write_text(new, encoding="utf-8")
+            tmp.write_bytes(new.encode("utf-8"))
             os.replace(tmp, file)
     return report
 

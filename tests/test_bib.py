@@ -543,6 +543,16 @@ def test_merge_text_adds_fields_to_any_layout_of_bibtex(before, after):
     assert merge_text(before, {"bibtex.fields": {"pages": "1--2"}}) == after
 
 
+def test_merge_text_keeps_windows_line_ends():
+    from kb.bib import merge_text
+
+    text = 'id: a\r\nbibtex:\r\n  type: misc\r\n  key: a\r\n  fields:\r\n    volume: "3"\r\n'
+    assert merge_text(text, {"bibtex.fields": {"pages": "1"}, "doi": "10.1234/x"}) == (
+        'id: a\r\ndoi: "10.1234/x"\r\nbibtex:\r\n  type: misc\r\n  key: a\r\n  fields:\r\n'
+        '    volume: "3"\r\n    pages: "1"\r\n'
+    )
+
+
 def test_merge_text_puts_new_keys_in_schema_order_and_fills_nulls_in_place():
     from kb.bib import merge_text
 
@@ -591,3 +601,19 @@ def test_a_title_match_with_a_different_doi_is_another_version_not_a_duplicate(t
         bib, tmp_path / "papers", existing=existing_records(ROOT / "papers"), dry_run=True
     )
     assert report.matched == [] and report.imported == ["a"]
+
+
+def test_merge_into_a_record_saved_with_windows_line_ends_keeps_them(tmp_path, capsys):
+    def crlf(papers):
+        p = papers / "resnet.yaml"
+        p.write_bytes(p.read_bytes().replace(b"\n", b"\r\n"))
+
+    project = _kb_with(tmp_path, "resnet", edit=crlf)
+    before = (project / "papers" / "resnet.yaml").read_bytes()
+    code, report = run_import(capsys, project, BIB / "dblp.bib", "--merge")
+    assert code == 0 and report["merged"] == ["resnet"]
+    after = (project / "papers" / "resnet.yaml").read_bytes()
+    assert (
+        after.count(b"\n") == after.count(b"\r\n") == before.count(b"\r\n") + 2
+    )  # isbn, publisher
+    assert b'    isbn: "978-1-4673-8851-1"\r\n' in after
