@@ -15,10 +15,7 @@ Run: python -m runnable.resnet --preset tiny   (torchrun -m runnable.resnet ... 
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import hashlib
-import json
 import os
 import sys
 import time
@@ -158,8 +155,8 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):                                             # (B, C, s, s)
-        x = F.relu(self.bn(self.conv(x)))                             # (B, w, s, s) | (B, 64, 112..)
+    def forward(self, x):                                             # cifar | imagenet:
+        x = F.relu(self.bn(self.conv(x)))                             # (B, w, s, s) | 64x112x112
         if self.imagenet:
             x = F.max_pool2d(x, 3, 2, padding=1)                      # (B, 64, 56, 56)
         x = self.blocks(x)                                            # (B, 4w, s/4, s/4) | 2048x7x7
@@ -270,32 +267,10 @@ def train(cfg: Config, device: str = "cpu") -> dict:
             "seconds": round(time.time() - t0, 2), "world_size": world, **out}
 
 
-def _parse(value: str, default):
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes")
-    return type(default)(value)
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny", choices=PRESETS)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
-    args, rest = p.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in dataclasses.fields(cfg)}
-    for item in rest:                                                 # --field=value overrides
-        key, sep, value = item.removeprefix("--").partition("=")
-        key = key.replace("-", "_")
-        if not sep or key not in names:
-            p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **{key: _parse(value, getattr(cfg, key))})
-    result = train(cfg, args.device)
-    if not dist.is_initialized() or dist.get_rank() == 0:            # one report, from rank 0
-        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()), flush=True)
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,9 @@ Run: python runnable/short-attention.py --preset tiny   (a '-' in the name: run 
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F

@@ -17,11 +17,9 @@ Run: python -m runnable.word2vec --preset tiny
 """
 from __future__ import annotations
 
-import argparse
 import heapq
-import json
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

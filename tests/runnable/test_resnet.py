@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from runnable import resnet as R
-from tests.conftest import ROOT, figure
+from tests.conftest import figure
 
 
 def stated(fig_id: str) -> float:
@@ -21,11 +21,12 @@ def test_tiny_residual_net_passes_the_gate_its_plain_twin_fails(seed):
     result = R.train(replace(R.PRESETS["tiny"], seed=seed))
     assert result["metric"] == R.GATE[0] == "accuracy" and result["depth"] == 56
     assert result["value"] >= R.GATE[2] > result["ablation"]["value"], result
-    assert result["residual_train_accuracy"] > result["plain_train_accuracy"]   # an optimisation gap
+    assert result["residual_train_accuracy"] > result["plain_train_accuracy"]  # optimisation gap
     assert all(result["conditions"].values()) and result["passed"] and result["seed"] == seed
     history = result["history"]
     assert len(history["idea"]) == len(history["ablation"]) == R.PRESETS["tiny"].epochs
-    assert history["idea"][-1] == result["value"] and history["ablation"][-1] == result["ablation"]["value"]
+    assert history["idea"][-1] == result["value"]
+    assert history["ablation"][-1] == result["ablation"]["value"]
 
 
 def test_paper_preset_is_resnet110_with_1_7_million_parameters():
@@ -46,9 +47,9 @@ def bottleneck_resnet_count(blocks, classes=1000):
     for stage, k in enumerate(blocks):
         w = 64 * 2 ** stage
         for i in range(k):
-            n += c * w + 9 * w * w + w * 4 * w + 2 * (w + w + 4 * w)              # 1x1, 3x3, 1x1 + BNs
+            n += c * w + 9 * w * w + w * 4 * w + 2 * (w + w + 4 * w)  # 1x1, 3x3, 1x1, BNs
             if i == 0:
-                n += c * 4 * w + 2 * 4 * w                                        # option B projection
+                n += c * 4 * w + 2 * 4 * w                            # option B projection
             c = 4 * w
     return n + c * classes + classes
 
@@ -63,7 +64,7 @@ def test_paper_imagenet_preset_is_resnet50_with_25_6_million_parameters():
     assert len(convs) == 50 + 4                                                # + 4 projections
     assert sum(isinstance(m, R.Bottleneck) for m in model.modules()) == 16
     n = sum(p.numel() for p in model.parameters())
-    assert n == bottleneck_resnet_count((3, 4, 6, 3)) == 25_557_032            # torchvision's resnet50
+    assert n == bottleneck_resnet_count((3, 4, 6, 3)) == 25_557_032  # = torchvision's resnet50
     assert abs(n / stated("params-resnet50") - 1) <= 0.02
     with torch.device("meta"):                                                 # ResNet-152 likewise
         deep = R.build_model(replace(cfg, depth=152))
@@ -74,12 +75,12 @@ def test_bottleneck_is_1x1_3x3_1x1_and_projects_only_where_the_shape_changes():
     first, inner = R.Bottleneck(64, 64, stride=1, residual=True), R.Bottleneck(256, 64, 1, True)
     kernels = [m.kernel_size for m in (first.conv1, first.conv2, first.conv3)]
     assert kernels == [(1, 1), (3, 3), (1, 1)] and first.conv3.out_channels == 256
-    assert first.proj is not None and inner.proj is None                       # identity inside a stage
+    assert first.proj is not None and inner.proj is None             # identity inside a stage
     x = torch.randn(2, 256, 8, 8)
     down = R.Bottleneck(256, 128, stride=2, residual=True).eval()
     assert down(x).shape == (2, 512, 4, 4)
     inner.eval()
-    torch.nn.init.zeros_(inner.bn3.weight)                                     # F(x) = 0: y = relu(x)
+    torch.nn.init.zeros_(inner.bn3.weight)                           # F(x) = 0: y = relu(x)
     assert torch.equal(inner(x), torch.relu(x))
 
 

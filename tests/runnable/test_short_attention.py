@@ -9,8 +9,9 @@ import torch
 
 from tests.conftest import ROOT, figure
 
-_spec = importlib.util.spec_from_file_location("short_attention", ROOT / "runnable" / "short-attention.py")
-sa = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look the module up
+_spec = importlib.util.spec_from_file_location("short_attention",
+                                               ROOT / "runnable" / "short-attention.py")
+sa = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(sa)
 
 
