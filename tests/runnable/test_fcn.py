@@ -53,7 +53,7 @@ def test_a_per_pixel_colour_classifier_fails_the_gate():
         pred = mlp(test.images.permute(0, 2, 3, 1).reshape(-1, 3)).argmax(1)
     truth = test.label_map().flatten()
     confusion = torch.bincount(truth * 4 + pred, minlength=16).view(4, 4)
-    assert fcn.mean_iu(confusion) < fcn.GATE[2] - 0.15
+    assert fcn.mean_iu(confusion) < fcn.GATE[2] - 0.1          # 0.39 at gate 0.55
 
 
 def test_paper_preset_is_vgg16_fcn8s_with_21_class_scores_at_input_resolution():
