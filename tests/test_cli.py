@@ -142,3 +142,29 @@ def test_path_k_on_the_real_kb_lists_the_chain_through_attention(capsys):
     assert ["lstm", "seq2seq", "attention", "transformer"] in chains
     assert [len(c) for c in chains] == sorted(len(c) for c in chains)
     assert data["paths"][0]["steps"][0] == {**data["steps"][0], "from": "lstm", "to": "seq2seq", "type": "uses"}
+
+
+def test_path_and_lineage_text_read_true_for_every_edge_type(tmp_path, capsys):
+    """One source paper per edge type into a hub: kb path says "hub <verb> s-<type>" and kb
+    lineage --up says "s-<type> <passive> hub", in the hand-written words of test_lineage."""
+    from kb.knowledge.schema import EDGE_TYPES
+
+    from .test_lineage import WORDING
+
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "mkdocs.yml").write_text("site_name: t\n", encoding="utf-8")
+    types = [t for t in EDGE_TYPES if t != "part-of"]
+    for i, t in enumerate(types):
+        (tmp_path / "papers" / f"s-{t}.yaml").write_text(
+            f"id: s-{t}\ntitle: S\nauthors: [A B]\nyear: {2000 + i}\n", encoding="utf-8")
+    edges = "".join(f"  - {{from: s-{t}, to: hub, type: {t}, why: {{en: W., zh-Hant: 理由。}}, "
+                    f"evidence: x, basis: stated}}\n" for t in types)
+    (tmp_path / "papers" / "hub.yaml").write_text(
+        f"id: hub\ntitle: Hub\nauthors: [A B]\nyear: 2020\nlineage:\n{edges}", encoding="utf-8")
+    assert main(["--root", str(tmp_path), "lineage", "hub", "--up"]) == 0
+    up = capsys.readouterr().out.splitlines()
+    for t in types:
+        en_b, en_s, zh_b, zh_s = (w.replace("bert", "hub").replace("gpt", f"s-{t}") for w in WORDING[t])
+        assert main(["--root", str(tmp_path), "path", f"s-{t}", "hub"]) == 0
+        assert capsys.readouterr().out.splitlines() == [f"s-{t} → hub", f"  {en_b}: W.", f"  {zh_b}：理由。"], t
+        assert f"    {en_s}" in up and f"    {zh_s}" in up, t
