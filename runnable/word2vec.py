@@ -204,9 +204,9 @@ def fit(cfg: Config, loss: str, sents, q, device: str) -> dict:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed + 1)
     model = build_model(cfg, loss)
-    untrained = analogy_accuracy(model.v.weight, q)            # the ablation: step 0
     model.set_counts(torch.bincount(sents.flatten(), minlength=model.v.num_embeddings))
     model = model.to(device)
+    untrained = analogy_accuracy(model.v.weight, q)            # the ablation: step 0
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 - s / cfg.steps)  # linear decay
     amp = dict(device_type="cuda", dtype=torch.bfloat16,
