@@ -1,8 +1,11 @@
 """Discover, describe and run the runnables without importing torch here.
 
-A runnable is read with :mod:`ast` (its docstring, ``GATE`` and preset names) and
-executed only in a child process with a timeout: ``kb`` itself never imports torch,
-never imports a runnable, and only runs files under ``runnable/`` named by a record.
+A runnable is read with :mod:`ast` (its docstring, ``GATE``, preset names and ``Config``
+fields) and executed only in a child process with a timeout: ``kb`` itself never imports
+torch, never imports a runnable, and only runs files under ``runnable/`` named by a record.
+``--set field=value`` is typed and checked against the fields read by ast before any child
+starts; the child's threads and OpenMP wait policy are chosen by :func:`child_env`; the
+result is judged by the record's gate as a contrast (:func:`judge`).
 """
 from __future__ import annotations
 
@@ -25,7 +28,7 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
 _CHILD = r"""
 import importlib.util, json, platform, sys
-from dataclasses import fields, replace
+from dataclasses import replace
 path, root, preset, device, mode = sys.argv[1:6]
 overrides = json.loads(sys.argv[6])
 sys.path.insert(0, root)  # the shared helpers: import runnable._cli

@@ -59,7 +59,8 @@ BODIES = {
 # The contract: the idea, a named ablation judged by the same gate, extra conditions.
 CONTRACT = {
     "a": '    return {"metric": "accuracy", "value": 0.95, "params": 12, "passed": True,\n'
-         '            "ablation": {"name": "no-idea", "value": 0.5}, "conditions": {"learns": True},\n'
+         '            "ablation": {"name": "no-idea", "value": 0.5},\n'
+         '            "conditions": {"learns": True},\n'
          '            "history": {"x": "epoch", "idea": [0.5, 0.95], "ablation": [0.4, 0.5]}}',
     "b": '    return {"metric": "accuracy", "value": 0.95, "params": 12, "passed": True,\n'
          '            "ablation": {"name": "no-idea", "value": 0.93}, "conditions": {}}',
@@ -162,7 +163,8 @@ def test_run_all_with_jobs_prints_every_result_line(kb_root, capsys):
     assert sorted(line.split()[0] for line in out[:-1]) == ["a", "b", "c", "e"]
 
 
-def test_run_json_judges_the_ablation_by_the_gate_and_names_conditions(tmp_path, monkeypatch, capsys):
+def test_run_json_judges_the_ablation_by_the_gate_and_names_conditions(tmp_path, monkeypatch,
+                                                                       capsys):
     root = make_root(tmp_path, monkeypatch, "abc", CONTRACT)
     rc = main(["--root", str(root), "run", "--all", "--json", "--timeout", TIMEOUT])
     by_id = {r["paper"]: r for r in json.loads(capsys.readouterr().out)["results"]}
@@ -180,7 +182,8 @@ def test_run_text_shows_idea_against_ablation_and_why_it_failed(tmp_path, monkey
     root = make_root(tmp_path, monkeypatch, "b", CONTRACT)
     assert main(["--root", str(root), "run", "b", "--timeout", TIMEOUT]) == 1
     line = capsys.readouterr().out.strip()
-    assert line.startswith("b ") and "accuracy = 0.9500 vs no-idea = 0.9300 (accuracy >= 0.9)" in line
+    assert line.startswith("b ")
+    assert "accuracy = 0.9500 vs no-idea = 0.9300 (accuracy >= 0.9)" in line
     assert "FAILED: no-idea passes the gate too" in line
 
 
@@ -190,7 +193,8 @@ def test_summary_line_names_a_false_condition():
     r = {"metric": "iou", "value": 0.8, "gate": "iou >= 0.7", "passed": False, "seconds": 2.0,
          "ablation": {"name": "fill", "value": 0.5, "passed": False},
          "conditions": {"learns": True, "box-accuracy": False}}
-    assert summary_line(r) == "iou = 0.8000 vs fill = 0.5000 (iou >= 0.7) FAILED: box-accuracy false in 2.0 s"
+    assert summary_line(r) == ("iou = 0.8000 vs fill = 0.5000 (iou >= 0.7) "
+                               "FAILED: box-accuracy false in 2.0 s")
 
 
 def test_a_runnables_own_failed_verdict_is_named_when_nothing_else_explains_it():
@@ -277,17 +281,26 @@ def test_pages_show_idea_against_ablation_with_provenance(tmp_path):
              "gate": "accuracy >= 0.9", "passed": True, "seconds": 12.5, "params": 10,
              "ablation": {"name": "no <b>mask</b> | bag", "value": 0.5, "passed": False},
              "conditions": {"learns": True, "beats chance": False}, "device_name": "AMD EPYC 7B13",
-             "threads": 2, "seed": 1, "commit": "abc1234", "dirty": True, "date": "2026-12-03T18:00:00Z"}
+             "threads": 2, "seed": 1, "commit": "abc1234", "dirty": True,
+             "date": "2026-12-03T18:00:00Z"}
     tuned = dict(plain, overrides={"lr": 0.01}, value=0.97, dirty=False)
     (project / "results" / "mlm.json").write_text(json.dumps(
         {"paper": "mlm", "runs": {"tiny+lr=0.01@cpu": tuned, "tiny@cpu": plain}}))
     pages = render(load(project))
-    row = next(line for line in pages["papers/mlm.md"].splitlines() if line.startswith("| tiny on cpu"))
+    lines = pages["papers/mlm.md"].splitlines()
+    row = next(line for line in lines if line.startswith("| tiny on cpu"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[:5] == ["tiny on cpu", "accuracy = 0.9500", "no &lt;b&gt;mask&lt;/b&gt; &#124; bag = 0.5000",
+    assert cells[:5] == ["tiny on cpu", "accuracy = 0.9500",
+                         "no &lt;b&gt;mask&lt;/b&gt; &#124; bag = 0.5000",   # escaped, pipe too
                          "✓ learns<br>✗ beats chance", "passed"]
     assert cells[6] == "AMD EPYC 7B13, 2 threads · seed 1 · `abc1234` (dirty tree) · 2026-12-03"
-    rows = [line for line in pages["papers/mlm.md"].splitlines() if line.startswith("| tiny")]
-    assert rows[1].startswith("| tiny +lr=0.01 on cpu | accuracy = 0.9700 |")   # after the plain run
+    rows = [line for line in lines if line.startswith("| tiny")]
+    assert rows[1].startswith("| tiny +lr=0.01 on cpu | accuracy = 0.9700 |")  # after the plain
     table = pages["runnables.md"]
     assert "tiny on cpu<br>tiny +lr=0.01 on cpu" in table and "✗ beats chance" in table
+
+
+def test_params_counts_a_preset_with_typed_overrides(kb_root, capsys):
+    assert main(["--root", str(kb_root), "params", "a", "--set", "width=4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"] == 4 * 4 + 4 and out["overrides"] == {"width": 4}   # Linear(4, 4)
