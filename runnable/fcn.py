@@ -8,8 +8,8 @@ back to pixels, and skip connections fuse the coarse semantic scores with finer 
 by shape only (colours are random), scored by mean IU on held-out scenes.
 Run: python -m runnable.fcn --preset tiny
 """
-import ast, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
