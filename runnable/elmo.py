@@ -1,22 +1,21 @@
 """ELMo: deep contextualized word representations from a biLM.
 
 Paper: Deep contextualized word representations (Peters et al., 2018) https://arxiv.org/abs/1802.05365
-A forward and a backward L-layer LSTM language model share the token representation Theta_x and the
-softmax Theta_s and are trained jointly (§3.1). For a downstream task the biLM is frozen and token k is
-represented by ELMo_k = gamma * sum_j s_j h_{k,j} with softmax-normalised s over the L+1 layers
-(h_{k,0} = token layer, h_{k,j} = [fwd_j; bwd_j], §3.2), concatenated with x_k (§3.3).
-Here: token embeddings instead of the character CNN; LSTMs with projections and a residual connection
-between layers as in §3.4. Data: sentences with ambiguous words whose sense is set by a cue word a
-few positions earlier (and sometimes by the word after); the task labels each ambiguous token's sense.
-Gate: held-out accuracy of a linear classifier on [x_k; ELMo_k]; context-free x_k alone is near chance.
+A forward and a backward L-layer LSTM language model share the token representation Theta_x and
+the softmax Theta_s and are trained jointly (§3.1). For a downstream task the biLM is frozen and
+token k is represented by ELMo_k = gamma * sum_j s_j h_{k,j} with softmax-normalised s over the
+L+1 layers (h_{k,0} = token layer, h_{k,j} = [fwd_j; bwd_j], §3.2), concatenated with x_k (§3.3).
+Here: token embeddings instead of the character CNN; LSTMs with projections and a residual
+connection between layers as in §3.4. Data: sentences with ambiguous words whose sense is set by a
+cue word a few positions earlier (and sometimes by the word after); the task labels each ambiguous
+token's sense. Gate: held-out accuracy of a linear classifier on [x_k; ELMo_k]. The ablation is
+the same classifier on the context-free x_k alone, from the same biLM, data and seed.
 Run: python -m runnable.elmo --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import json
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -35,13 +34,14 @@ class Config:
     n_cue: int = 6              # cue words per sense, a few positions before the ambiguous word
     n_object: int = 6           # words per sense that may follow the ambiguous word
     n_noise: int = 40
-    p_object_lm: float = 1.0    # how often an object word follows the ambiguous word in the biLM's text
-    p_object_task: float = 0.5  # ... and in the labelled sentences (without it only the cue tells the sense)
+    p_object_lm: float = 1.0    # share of biLM sentences with an object after the ambiguous word
+    p_object_task: float = 0.5  # ... of labelled ones (without it only the cue tells the sense)
     sent_len: int = 12
     n_lm: int = 8000            # unlabelled sentences for the biLM
     n_task: int = 400           # labelled sentences for the downstream task
     n_test: int = 1000          # held-out labelled sentences
     steps: int = 300
+    evals: int = 3              # evaluation points for the history chart
     batch_size: int = 64
     lr: float = 5e-3
     task_steps: int = 300
@@ -52,7 +52,7 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    # §3.4: L = 2, 4096 units, 512-dim projections, residual connection; 1B Word Benchmark vocabulary.
+    # §3.4: L = 2, 4096 units, 512-dim projections, residual connection; 1B Word Benchmark vocab.
     "paper": Config(L=2, d=512, H=4096, vocab=793_471),
     "gpu": Config(d=256, H=1024, n_ambiguous=50, n_cue=40, n_object=40, n_noise=5000, sent_len=40,
                   n_lm=500_000, steps=5000, batch_size=256, lr=1e-3, amp_bf16=True),
@@ -78,11 +78,11 @@ class BiLM(nn.Module):
     def layers(self, tokens):
         """R_k = {h_{k,j}, j = 0..L} as a list of L+1 tensors (B, T, 2d)."""
         x = self.embed(tokens)                                  # (B, T, d)
-        hf, hb = x, x.flip(1)                                   # the backward LM reads right to left
-        R = [torch.cat([x, x], -1)]                             # h_{k,0}: token layer, doubled to 2d
+        hf, hb = x, x.flip(1)                                  # the backward LM reads right to left
+        R = [torch.cat([x, x], -1)]                             # h_{k,0}: token layer, twice
         for j, (f, b) in enumerate(zip(self.fwd, self.bwd)):
             of, ob = f(hf)[0], b(hb)[0]                         # (B, T, d)
-            if j > 0:                                           # §3.4: residual connection between layers
+            if j > 0:                                           # §3.4: residual between layers
                 of, ob = of + hf, ob + hb
             hf, hb = of, ob
             R.append(torch.cat([hf, hb.flip(1)], -1))           # h_{k,j} = [fwd; bwd]
@@ -116,14 +116,15 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def make_data(cfg: Config, n: int, g: torch.Generator, p_object: float):
-    """Noise words, a cue of sense z at position i, an ambiguous word at i + 3..5, followed by an object
-    word of sense z with probability p_object. Returns tokens (n, T), the ambiguous word's position, z."""
+    """Noise words, a cue of sense z at position i, an ambiguous word at i + 3..5, followed by an
+    object word of sense z with probability p_object. Returns tokens (n, T), the ambiguous word's
+    position, z."""
     A, C, O, T = cfg.n_ambiguous, cfg.n_cue, cfg.n_object, cfg.sent_len
     cue0, obj0, noise0 = A, A + 2 * C, A + 2 * C + 2 * O
     x = noise0 + torch.randint(cfg.n_noise, (n, T), generator=g)
     z = torch.randint(2, (n,), generator=g)                     # the sense
     i = torch.randint(0, T - 6, (n,), generator=g)
-    pos = i + torch.randint(3, 6, (n,), generator=g)            # the ambiguous word, several steps later
+    pos = i + torch.randint(3, 6, (n,), generator=g)            # the ambiguous word, 3-5 steps on
     rows = torch.arange(n)
     x[rows, i] = cue0 + z * C + torch.randint(C, (n,), generator=g)
     x[rows, pos] = torch.randint(A, (n,), generator=g)
@@ -134,7 +135,7 @@ def make_data(cfg: Config, n: int, g: torch.Generator, p_object: float):
 
 
 def fit_classifier(feats, y, cfg, mix: ScalarMix | None):
-    """Linear classifier on [x_k; ELMo_k] (mix given) or on x_k alone; returns a predict function."""
+    """Linear classifier on [x_k; ELMo_k] (mix given) or on x_k alone; returns its predictor."""
     dim = feats.size(-1) // 2 + (feats.size(-1) if mix is not None else 0)
     clf = nn.Linear(dim, 2)
     params = list(clf.parameters()) + (list(mix.parameters()) if mix is not None else [])
@@ -151,15 +152,39 @@ def fit_classifier(feats, y, cfg, mix: ScalarMix | None):
     return lambda R: clf(rep(R)).argmax(-1)
 
 
+def downstream(cfg: Config, model: BiLM, task, test, device, amp):
+    """Freeze the biLM (§3.3), fit s, gamma and a classifier on [x_k; ELMo_k], and one on x_k."""
+    def features(x, pos):                                       # (L+1, n, 2d) at the ambiguous word
+        with torch.no_grad(), torch.autocast(**amp):
+            R = torch.stack(model.layers(x.to(device)))
+        return R[:, torch.arange(len(x)), pos.to(device)].float()
+
+    model.eval()
+    (x, pos, z), (x_test, pos_test, z_test) = task, test
+    R_task, R_test = features(x, pos), features(x_test, pos_test)
+    mix = ScalarMix(cfg.L + 1).to(device)
+    elmo = fit_classifier(R_task, z.to(device), cfg, mix)      # learns s, gamma and the classifier
+    free = fit_classifier(R_task, z.to(device), cfg, None)
+    model.train()
+    with torch.no_grad():
+        acc = lambda predict: (predict(R_test) == z_test.to(device)).float().mean().item()
+        return acc(elmo), acc(free), mix
+
+
 def train(cfg: Config, device: str = "cpu") -> dict:
+    start = time.perf_counter()
     torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)
+    g, g_task = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 1)
     lm_data = make_data(cfg, cfg.n_lm, g, cfg.p_object_lm)[0]
+    task = make_data(cfg, cfg.n_task, g_task, cfg.p_object_task)
+    test = make_data(cfg, cfg.n_test, g_task, cfg.p_object_task)  # held-out sentences
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda"))
-    start, tokens = time.perf_counter(), 0
-    for step in range(cfg.steps):                               # 1. pre-train the biLM on unlabelled text
+    amp = dict(device_type="cuda", dtype=torch.bfloat16,
+               enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    every, idea, ablation, tokens, train_s = max(1, cfg.steps // cfg.evals), [], [], 0, 0.0
+    for step in range(1, cfg.steps + 1):                        # 1. pre-train the biLM, unlabelled
+        t0 = time.perf_counter()
         x = lm_data[torch.randint(cfg.n_lm, (cfg.batch_size,), generator=g)].to(device)
         with torch.autocast(**amp):
             loss = model.loss(x)
@@ -167,47 +192,27 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         loss.backward()
         opt.step()
         tokens += 2 * x.numel()
-    train_s = time.perf_counter() - start
-    model.eval().requires_grad_(False)                          # 2. freeze it (§3.3)
-
-    def features(n):                                            # (L+1, n, 2d) at the ambiguous words
-        x, pos, z = make_data(cfg, n, g, cfg.p_object_task)
-        with torch.no_grad(), torch.autocast(**amp):
-            R = torch.stack(model.layers(x.to(device)))
-        return R[:, torch.arange(n), pos.to(device)].float(), z.to(device)
-
-    R_task, y_task = features(cfg.n_task)
-    R_test, y_test = features(cfg.n_test)                       # held-out sentences
-    mix = ScalarMix(cfg.L + 1).to(device)
-    elmo = fit_classifier(R_task, y_task, cfg, mix)             # 3. learn s, gamma and the classifier
-    free = fit_classifier(R_task, y_task, cfg, None)
-    with torch.no_grad():
-        value = (elmo(R_test) == y_test).float().mean().item()
-        context_free = (free(R_test) == y_test).float().mean().item()
-    return {"metric": GATE[0], "value": value, "passed": value >= GATE[2], "context_free_accuracy": context_free,
-            "s": torch.softmax(mix.w, 0).tolist(), "gamma": mix.gamma.item(), "lm_loss": loss.item(),
+        train_s += time.perf_counter() - t0
+        if step % every == 0 or step == cfg.steps:              # 2. use it, frozen, downstream
+            value, context_free, mix = downstream(cfg, model, task, test, device, amp)
+            idea.append(value), ablation.append(context_free)
+    gate = lambda v: v >= GATE[2]
+    at = [min(cfg.steps, every * (i + 1)) for i in range(len(idea))]
+    return {"metric": GATE[0], "value": value,
+            "ablation": {"name": "context-free token vectors", "value": context_free},
+            "conditions": {},
+            "history": {"x": "step", "at": at, "idea": idea, "ablation": ablation},
+            "passed": gate(value) and not gate(context_free), "seed": cfg.seed,
+            "context_free_accuracy": context_free, "s": torch.softmax(mix.w, 0).tolist(),
+            "gamma": mix.gamma.item(), "lm_loss": loss.item(),
             "params": sum(p.numel() for p in model.parameters()),
             "seconds": time.perf_counter() - start, "tokens_per_s": tokens / train_s}
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in fields(Config)}
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in names:
-            ap.error(f"unknown option {item}")
-        old = getattr(cfg, key)
-        cfg = replace(cfg, **{key: value.lower() in ("1", "true", "yes") if isinstance(old, bool) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":
