@@ -1,4 +1,5 @@
-"""Faster R-CNN runnable: tiny mAP gate and RPN recall, box coding, RoI pooling vs adaptive_max_pool2d, NMS, AP."""
+"""Faster R-CNN runnable: tiny mAP gate and RPN recall, box coding, anchors, paper preset shapes.
+RoI pooling, NMS and AP are the shared helpers of runnable/_boxes.py, tested in test_boxes.py."""
 import importlib.util
 import json
 import sys
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 PATH = Path(__file__).resolve().parents[2] / "runnable" / "faster-rcnn.py"
 spec = importlib.util.spec_from_file_location("runnable_faster_rcnn", PATH)
@@ -40,19 +40,6 @@ def test_box_encoding_round_trips_and_matches_eq_2():
     assert torch.isclose(t[0, 2], torch.log(w / w_a))                                 # t_w = log(w / w_a)
 
 
-def test_roi_pool_equals_adaptive_max_pool_over_the_quantized_crop():
-    g = torch.Generator().manual_seed(0)
-    features = torch.randn(2, 5, 8, 10, generator=g)
-    rois = torch.tensor([[0, 3.3, 5.1, 20.7, 17.9], [1, 0, 0, 40, 32], [1, 10.2, 2.6, 13.1, 9.9],
-                         [0, 0.4, 20.2, 6, 23.8], [1, -5, -3, 50, 50.0]])
-    out = R.roi_pool(features, rois, 4, 0.25)
-    for r, (b, *xyxy) in enumerate(rois.tolist()):
-        x1, y1, x2, y2 = (round(v * 0.25) for v in xyxy)
-        x1, x2, y1, y2 = min(max(x1, 0), 9), min(max(x2, 0), 9), min(max(y1, 0), 7), min(max(y2, 0), 7)
-        ref = F.adaptive_max_pool2d(features[int(b), :, y1:y2 + 1, x1:x2 + 1], 4)    # torch's own bins
-        assert (out[r] - ref).abs().max() <= 1e-5
-
-
 def test_anchors_are_3_scales_by_3_ratios_at_every_position():
     cfg = R.PRESETS["tiny"]
     anchors = R.make_anchors(cfg)
@@ -60,21 +47,6 @@ def test_anchors_are_3_scales_by_3_ratios_at_every_position():
     wh = anchors[:9, 2:] - anchors[:9, :2]
     assert torch.allclose(wh.prod(-1).sqrt(), torch.tensor(cfg.scales).repeat_interleave(3))   # area = scale^2
     assert torch.allclose((wh[:, 1] / wh[:, 0]), torch.tensor(cfg.ratios).repeat(3))
-
-
-def test_nms_keeps_the_best_of_an_overlapping_pair_and_a_separate_box():
-    boxes = torch.tensor([[[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 9.0]]])
-    scores = torch.tensor([[0.8, 0.9, 0.7, 0.6]])
-    assert R.nms_mask(boxes, scores, 0.5).tolist() == [[False, True, True, False]]
-
-
-def test_average_precision_of_a_hand_checked_ranking():
-    gt = torch.tensor([[[0, 0, 10, 10], [20, 20, 30, 30.0]]])
-    labels = torch.tensor([[0, 0]])
-    # three detections of class 0 ranked TP, FP, TP: AP = (1/1 + 2/3) / 2
-    boxes = torch.tensor([[[0, 0, 10, 10.0]], [[40, 40, 50, 50.0]], [[20, 20, 30, 30.0]]]).view(1, 3, 1, 4)
-    scores = torch.tensor([0.9, 0.8, 0.7]).view(1, 3, 1)
-    assert abs(R.average_precision(boxes, scores, gt, labels) - (1 + 2 / 3) / 2) < 1e-6
 
 
 def test_paper_preset_is_vgg16_with_a_512d_rpn_and_7x7_roi_pooling():
