@@ -1,14 +1,31 @@
 """Bahdanau attention runnable: tiny gate (exact match and a diagonal alignment), encoder oracle."""
+from dataclasses import replace
+
+import pytest
 import torch
 from torch import nn
 
 from runnable import attention as A
 
 
-def test_tiny_copies_and_aligns_diagonally():
-    r = A.train(A.PRESETS["tiny"])
-    assert r["passed"], r
-    assert r["exact_match"] >= 0.9 and r["alignment"] >= 0.9   # both halves of the gate
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_copies_and_aligns_with_attention_and_fails_with_a_fixed_context(seed):
+    r = A.train(replace(A.PRESETS["tiny"], seed=seed))
+    gate = lambda v: v >= A.GATE[2]
+    assert gate(r["value"]) and not gate(r["ablation"]["value"]) and r["passed"], r
+    assert r["conditions"] == {"alignment is diagonal": True} and r["alignment"] >= 0.9, r
+    assert r["seed"] == seed and r["history"]["ablation"][-1] == r["ablation"]["value"]
+
+
+def test_fixed_context_is_the_same_at_every_step():
+    """The ablation: without the alignment model, alpha is uniform and c_i the mean annotation."""
+    torch.manual_seed(0)
+    cfg = A.Config(m=8, n=12, n_a=10, l=6, attend=False)
+    model = A.build_model(cfg).eval()
+    x = torch.randint(A.N_SPECIAL, cfg.vocab, (3, 5))
+    with torch.no_grad():
+        _, alpha = model(x, torch.randint(A.N_SPECIAL, cfg.vocab, (3, 4)))
+    assert torch.equal(alpha, torch.full((3, 4, 5), 1 / 5))
 
 
 def test_annotations_equal_grucell_run_both_ways():
