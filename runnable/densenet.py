@@ -5,14 +5,14 @@ Inside a dense block every layer receives the concatenation of all earlier featu
 x_l = H_l([x_0, x_1, ..., x_{l-1}]) (eq. 2), and adds only k new maps (the growth rate, §3).
 Transition layers (BN, 1x1 conv, 2x2 average pooling) between blocks shrink the maps; the
 BC variant adds 1x1 bottlenecks of 4k maps and compresses transitions by theta < 1.
-Tiny: a small DenseNet (k=8, 3 blocks of 4 layers) on scikit-learn's digits upsampled to 16x16.
+The claim (§1, §4.3, Fig. 4): reusing features makes DenseNets far more parameter-efficient
+than ResNets. The contrast: a pre-activation ResNet with as many parameters (or a few more),
+trained the same way. Tiny: a DenseNet with k=2 (8.8k parameters) and a ResNet-20 of width 3
+(9.9k) on scikit-learn's digits (12x12) placed anywhere up to 4 pixels off centre on 20x20.
 Run: python -m runnable.densenet --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import time
 from dataclasses import dataclass
 
@@ -20,20 +20,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("accuracy", ">=", 0.97)
+from runnable._digits import accuracy, fit, load_digits, n_params, place, standardise
+
+GATE = ("accuracy", ">=", 0.9)
 
 
 @dataclass
 class Config:
-    image_size: int = 16
+    image_size: int = 20
     in_channels: int = 1
     num_classes: int = 10
     depth: int = 16                  # L: all conv/linear layers; (L - 4) / 3 per block (no BC)
-    k: int = 8                       # growth rate
+    k: int = 2                       # growth rate
     bottleneck: bool = False         # B: 1x1 conv to 4k maps before each 3x3 (§3)
     theta: float = 1.0               # C: compression of transition layers (§3), 0.5 for BC
     dropout: float = 0.0             # §4.2: 0.2 after each conv when no data augmentation
-    epochs: int = 4
+    res_width: int = 3               # the ablation: ResNet with widths w, 2w, 4w ...
+    res_blocks: int = 3              # ... and this many basic blocks per stage (6n + 2 layers)
+    digit_size: int = 12             # tiny data: digits upsampled to this, placed at most
+    max_shift: int = 4               # this many pixels off centre
+    epochs: int = 6
     batch_size: int = 32
     lr: float = 0.1                  # §4.2: SGD, Nesterov momentum 0.9, weight decay 1e-4
     test_size: int = 500
@@ -43,9 +49,10 @@ class Config:
 PRESETS = {
     "tiny": Config(),
     "paper": Config(image_size=32, in_channels=3, depth=40, k=12, dropout=0.2, epochs=300,
-                    batch_size=64),                              # Table 2: DenseNet (L=40, k=12)
+                    batch_size=64, res_width=16, res_blocks=11),   # Table 2: DenseNet (L=40, k=12)
     "gpu": Config(image_size=32, depth=100, k=12, bottleneck=True, theta=0.5, epochs=60,
-                  batch_size=128),                               # DenseNet-BC (L=100, k=12)
+                  batch_size=128, res_width=16, res_blocks=9,    # DenseNet-BC (L=100, k=12)
+                  digit_size=20, max_shift=6),
 }
 
 
@@ -62,7 +69,7 @@ class DenseLayer(nn.Module):
         self.H = nn.Sequential(*layers, nn.Dropout(dropout))
 
     def forward(self, x):                                             # (B, c_0 + (l-1) k, H, W)
-        return torch.cat([x, self.H(x)], dim=1)                       # eq. (2): (B, c_0 + l k, H, W)
+        return torch.cat([x, self.H(x)], dim=1)                       # eq. (2): (B, c_0 + l k, ..)
 
 
 class Transition(nn.Sequential):
@@ -78,13 +85,13 @@ class Transition(nn.Sequential):
 class DenseNet(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        per_block = (cfg.depth - 4) // 3 // (2 if cfg.bottleneck else 1)   # layers per dense block
-        c = 2 * cfg.k if cfg.bottleneck else 16                        # §4.2: first conv, 16 or 2k maps
+        per_block = (cfg.depth - 4) // 3 // (2 if cfg.bottleneck else 1)   # layers per block
+        c = 2 * cfg.k if cfg.bottleneck else 16                        # §4.2: first conv maps
         layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, c, 3, padding=1, bias=False)]
         for b in range(3):
             for _ in range(per_block):
                 layers.append(DenseLayer(c, cfg.k, cfg.bottleneck, cfg.dropout))
-                c += cfg.k                                             # growth rate: k maps per layer
+                c += cfg.k                                             # growth rate: k per layer
             if b < 2:
                 layers.append(Transition(c, cfg.theta, cfg.dropout))
                 c = layers[-1].c_out
@@ -100,80 +107,95 @@ class DenseNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))                            # global avg pool, softmax
 
 
+class ResidualBlock(nn.Module):
+    """The ablation's block: pre-activation BN-ReLU-Conv(3x3) twice, added to its input (a 1x1
+    projection where the shape changes); what DenseNet concatenates, a ResNet sums (§3)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int):
+        super().__init__()
+        self.F = nn.Sequential(
+            nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
+        self.shortcut = nn.Identity() if (c_in, stride) == (c_out, 1) else \
+            nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+
+    def forward(self, x):
+        return self.F(x) + self.shortcut(x)                           # x_l = H_l(x_{l-1}) + x_{l-1}
+
+
+class ResNet(nn.Module):
+    """CIFAR layout: 3x3 conv, three stages of `res_blocks` blocks at widths w, 2w, 4w."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        w = cfg.res_width
+        layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, w, 3, padding=1, bias=False)]
+        c = w
+        for stage, c_out in enumerate((w, 2 * w, 4 * w)):
+            for i in range(cfg.res_blocks):
+                layers.append(ResidualBlock(c, c_out, 2 if stage > 0 and i == 0 else 1))
+                c = c_out
+        self.features = nn.Sequential(*layers, nn.BatchNorm2d(c), nn.ReLU())
+        self.fc = nn.Linear(c, cfg.num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+
+    def forward(self, x):                                             # (B, C, s, s)
+        return self.fc(self.features(x).mean(dim=(2, 3)))             # (B, classes)
+
+
 def build_model(cfg: Config) -> nn.Module:
     return DenseNet(cfg)
 
 
 def load_data(cfg: Config):
-    """scikit-learn digits, upsampled to image_size, zero-mean unit-variance, fixed held-out split."""
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0   # (N, 1, 8, 8)
-    x = F.interpolate(x, size=(cfg.image_size,) * 2, mode="bilinear", align_corners=False)
-    x = ((x - x.mean()) / x.std()).expand(-1, cfg.in_channels, -1, -1).contiguous()
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    te, tr = perm[:cfg.test_size], perm[cfg.test_size:]
-    return x[tr], y[tr], x[te], y[te]
-
-
-@torch.no_grad()
-def accuracy(model, x, y, device, batch=500):
-    model.eval()
-    hits = sum((model(x[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum().item()
-               for i in range(0, len(y), batch))
-    return hits / len(y)
+    """Digits upsampled to digit_size, each placed at most max_shift pixels off centre on the
+    image_size canvas (held-out digits elsewhere than training ones); zero mean, unit var."""
+    x_tr, y_tr, x_te, y_te = load_digits(cfg.digit_size, cfg.test_size)
+    x_tr = place(x_tr, cfg.image_size, seed=1, max_shift=cfg.max_shift)
+    x_te = place(x_te, cfg.image_size, seed=2, max_shift=cfg.max_shift)
+    x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
+    x_tr, x_te = (x.expand(-1, cfg.in_channels, -1, -1).contiguous() for x in (x_tr, x_te))
+    return x_tr, y_tr, x_te, y_te
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
+    """Train the DenseNet and the ResNet of (about) as many parameters identically, from the
+    same seed on the same batches; score both on held-out digits."""
     t0 = time.time()
-    torch.manual_seed(cfg.seed)
-    x_tr, y_tr, x_te, y_te = load_data(cfg)
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # NHWC: CPU conv ~1.5x faster
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                          weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)  # paper: /10 at 50 %, 75 %
-    g = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
-            xb, yb = x_tr[idx].to(device, memory_format=torch.channels_last), y_tr[idx].to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                loss = F.cross_entropy(model(xb).float(), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        sched.step()
-    acc = accuracy(model, x_te, y_te, device)
-    return {"metric": GATE[0], "value": acc, "passed": acc >= GATE[2],
-            "params": sum(p.numel() for p in model.parameters()),
-            "seconds": round(time.time() - t0, 2),
-            "train_accuracy": accuracy(model, x_tr, y_tr, device), "final_loss": loss.item()}
-
-
-def _parse(value: str, default):
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes")
-    return type(default)(value)
+    data = load_data(cfg)
+    history, info = {}, {}
+    for role, make in (("idea", DenseNet), ("ablation", ResNet)):
+        torch.manual_seed(cfg.seed)
+        model = make(cfg).to(device, memory_format=torch.channels_last)  # NHWC: faster on CPU
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+                              weight_decay=1e-4)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)  # paper: /10 steps
+        history[role] = fit(model, data, lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb),
+                            opt, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
+                            device=device, sched=sched, channels_last=True)
+        info[role] = {"params": n_params(model),
+                      "train_accuracy": accuracy(model, data[0], data[1], device)}
+    acc, abl = history["idea"][-1], history["ablation"][-1]
+    p_idea, p_abl = info["idea"]["params"], info["ablation"]["params"]
+    conditions = {"the ResNet has at least as many parameters": p_abl >= p_idea}
+    return {"metric": GATE[0], "value": acc,
+            "ablation": {"name": f"ResNet-{6 * cfg.res_blocks + 2} with {p_abl:,} parameters",
+                         "value": abl},
+            "conditions": conditions,
+            "passed": acc >= GATE[2] and not abl >= GATE[2] and all(conditions.values()),
+            "seed": cfg.seed, "history": {"x": "epoch", **history},
+            "params": p_idea, "ablation_params": p_abl,
+            "train_accuracy": info["idea"]["train_accuracy"],
+            "ablation_train_accuracy": info["ablation"]["train_accuracy"],
+            "seconds": round(time.time() - t0, 2)}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny", choices=PRESETS)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
-    args, rest = p.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in dataclasses.fields(cfg)}
-    for item in rest:                                                 # --field=value overrides
-        key, sep, value = item.removeprefix("--").partition("=")
-        key = key.replace("-", "_")
-        if not sep or key not in names:
-            p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **{key: _parse(value, getattr(cfg, key))})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":
