@@ -1,4 +1,7 @@
-"""ConvS2S: reversal gate, GLU against F.glu, causal decoder, the paper preset (WMT'14 En-De) on meta."""
+"""ConvS2S: position-embedding contrast, conv block against conv1d + F.glu, causal decoder, paper preset."""
+from dataclasses import replace
+
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -6,14 +9,36 @@ from runnable import convs2s as cs
 from tests.conftest import figure
 
 
-def test_tiny_gate_reversal():
-    r = cs.train(cs.PRESETS["tiny"])
-    assert r["passed"] and r["value"] >= cs.GATE[2], r
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_reverses_with_position_embeddings_and_fails_without(seed):
+    r = cs.train(replace(cs.PRESETS["tiny"], seed=seed))
+    gate = lambda v: v >= cs.GATE[2]
+    assert gate(r["value"]) and not gate(r["ablation"]["value"]) and r["passed"], r
+    assert r["ablation"]["name"] == "no position embeddings" and r["seed"] == seed
+    assert r["n_test"] >= 500 and r["history"]["ablation"][-1] == r["ablation"]["value"]
 
 
-def test_glu_matches_torch():
-    Y = torch.randn(4, 16, 7)
-    assert (cs.glu(Y, 1) - F.glu(Y, 1)).abs().max() <= 1e-5
+def test_without_position_embeddings_the_input_is_the_word_alone():
+    """§3.1: e_j = w_j + p_j; the ablation keeps e_j = w_j."""
+    tokens = torch.tensor([[3, 4, 3, 3]])
+    for positions in (True, False):
+        model = cs.build_model(replace(cs.PRESETS["tiny"], positions=positions))
+        e = model.embed(model.w_src, model.p_src, tokens)
+        assert torch.equal(e[0, 0], e[0, 2]) != positions
+        assert torch.equal(e, model.w_src(tokens)) != positions
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_conv_block_equals_conv1d_then_torch_glu(causal):
+    """§3.2: Y = conv(X) = [A B], v = A * sigmoid(B); the decoder pads k - 1 zeros on the left only."""
+    torch.manual_seed(0)
+    block = cs.ConvBlock(6, 4, 3, causal, dropout=0.0)
+    x = torch.randn(2, 7, 6)                                   # (B, T, d_in)
+    out, res = block(x)
+    padded = F.pad(x.transpose(1, 2), (2, 0) if causal else (1, 1))
+    expected = F.glu(F.conv1d(padded, block.conv.weight, block.conv.bias), dim=1)
+    assert out.shape == (2, 7, 4) and (out - expected.transpose(1, 2)).abs().max() <= 1e-5
+    assert (res - block.res(x)).abs().max() == 0 and block.res.out_features == 4
 
 
 def test_decoder_sees_no_future_token():
