@@ -46,6 +46,25 @@ def place(x: torch.Tensor, canvas: int, seed: int, max_shift: int | None = None)
     return out
 
 
+def place_scaled(sizes, canvas: int, test_size: int = 500):
+    """Digits drawn at a random size from `sizes` and a random position on the canvas, each
+    its own; zero mean, unit variance: x_tr, y_tr, x_te, y_te (same split as load_digits)."""
+    sizes = list(sizes)
+    by_size = {s: load_digits(s, test_size) for s in sizes}
+    x_tr, y_tr, x_te, y_te = by_size[sizes[0]]
+    out = []
+    for split, seed in ((0, 1), (2, 2)):
+        n = len(by_size[sizes[0]][split])
+        pick = torch.randint(len(sizes), (n,), generator=torch.Generator().manual_seed(seed))
+        x = torch.zeros(n, 1, canvas, canvas)
+        for k, s in enumerate(sizes):
+            idx = (pick == k).nonzero().flatten()
+            x[idx] = place(by_size[s][split][idx], canvas, seed=seed * 100 + s)
+        out.append(x)
+    x_tr, x_te = standardise(*out, like=out[0])
+    return x_tr, y_tr, x_te, y_te
+
+
 def standardise(*xs: torch.Tensor, like: torch.Tensor) -> list[torch.Tensor]:
     """Zero mean, unit variance, with the statistics of `like` (the training images)."""
     mean, std = like.mean(), like.std()
