@@ -14,11 +14,8 @@ Run: python -m runnable.lstm --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import json
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F

@@ -12,12 +12,9 @@ Run: python -m runnable.transformer --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import ast
-import json
 import math
 import time
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -248,7 +245,7 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     test_src, test_tgt = make_data(cfg, cfg.n_test, g)
     seen = {tuple(s) for s in src.tolist()}
     keep = torch.tensor([tuple(s) not in seen for s in test_src.tolist()])
-    data = src, tgt, test_src[keep], test_tgt[keep]            # held out: no source seen in training
+    data = src, tgt, test_src[keep], test_tgt[keep]            # held out: unseen in training
     idea = fit(cfg, device, data)
     ablation = fit(replace(cfg, positional_encoding=False), device, data)
     gate = lambda v: v >= GATE[2]
@@ -267,25 +264,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in fields(Config)}
-    for item in rest:  # --field=value overrides
-        key, _, value = item.removeprefix("--").partition("=")
-        if key not in names:
-            ap.error(f"unknown option {item}")
-        old = getattr(cfg, key)
-        new = value.lower() in ("1", "true", "yes") if isinstance(old, bool) else \
-            ast.literal_eval(value) if isinstance(old, tuple) else type(old)(value)
-        cfg = replace(cfg, **{key: new})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":
