@@ -17,6 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from runnable._boxes import box_iou, nms_mask
+from runnable._shapes import make_scenes
+
 GATE = ("recall-at-10", ">=", 0.5)
 
 
@@ -114,13 +117,6 @@ def make_anchors(cfg: Config) -> torch.Tensor:
     return torch.cat(out)
 
 
-def box_iou(a, b):                                                 # (..., 4) x1 y1 x2 y2, broadcast
-    lt, rb = torch.maximum(a[..., :2], b[..., :2]), torch.minimum(a[..., 2:], b[..., 2:])
-    inter = (rb - lt).clamp(min=0).prod(-1)
-    area = lambda z: (z[..., 2:] - z[..., :2]).clamp(min=0).prod(-1)
-    return inter / (area(a) + area(b) - inter + 1e-9)
-
-
 def encode(boxes, anchors):                                        # Faster R-CNN eq. 2
     (c_a, wh_a), (c, wh) = [((b[..., 2:] + b[..., :2]) / 2, b[..., 2:] - b[..., :2]) for b in (anchors, boxes)]
     return torch.cat([(c - c_a) / wh_a, (wh / wh_a).log()], -1)
@@ -132,45 +128,13 @@ def decode(t, anchors):
     return torch.cat([c - wh / 2, c + wh / 2], -1)
 
 
-def nms_mask(boxes, scores, thr: float):
-    """Greedy NMS, batched: boxes (B, N, 4), scores (B, N) -> keep (B, N) bool."""
-    order = scores.argsort(1, descending=True)
-    boxes = boxes.gather(1, order[..., None].expand(-1, -1, 4))
-    iou, keep = box_iou(boxes[:, :, None], boxes[:, None]), torch.ones(scores.shape, dtype=torch.bool)
-    for i in range(scores.shape[1]):                               # box i survives unless a kept box before it overlaps
-        keep[:, i + 1:] &= ~(keep[:, i:i + 1] & (iou[:, i, i + 1:] > thr))
-    return torch.zeros_like(keep).scatter(1, order, keep)
-
-
-def make_scenes(cfg: Config, n: int, seed: int):
-    """1-4 apart rectangles / discs / triangles in random colours, sqrt(area) log-uniform in 5-40 px (at 64 px),
-    aspect ratio within 1.6.
-    Boxes (n, 4, 4), padded with zeros where valid is False."""
-    g, size = torch.Generator().manual_seed(seed), cfg.image_size
-    yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
-    bg = 0.3 + 0.4 * torch.rand(n, 3, 1, 1, generator=g)
-    images, boxes = bg + 0.08 * torch.randn(n, 3, size, size, generator=g), torch.zeros(n, 4, 4)
-    for i in range(n):
-        for s in range(int(torch.randint(1, 5, (1,), generator=g))):
-            side, aspect = size / 64 * 5 * 8 ** torch.rand(1, generator=g), 1.6 ** (torch.rand(1, generator=g) * 2 - 1)
-            w, h = float(side * aspect.sqrt()), float(side / aspect.sqrt())
-            x1, y1 = ((size - torch.tensor([w, h])) * torch.rand(2, generator=g)).tolist()
-            box, c = torch.tensor([x1, y1, x1 + w, y1 + h]), int(torch.randint(3, (1,), generator=g))
-            if (box_iou(box, boxes[i, :s]) > 0).any():
-                continue                                           # keep objects apart
-            u, v = (xx - x1) / w * 2 - 1, (yy - y1) / h            # u in [-1, 1], v in [0, 1] inside the box
-            inside = (u.abs() <= 1) & (v >= 0) & (v <= 1) & [u >= -1, u ** 2 + (2 * v - 1) ** 2 <= 1, u.abs() <= v][c]
-            colour = torch.rand(3, generator=g)
-            colour = torch.where((colour - bg[i, :, 0, 0]).abs() < 0.25, 1 - colour, colour)   # keep it visible
-            images[i][:, inside] = colour[:, None] + 0.04 * torch.randn(3, int(inside.sum()), generator=g)
-            boxes[i, s] = box
-    return images, boxes, boxes[..., 2] > 0
-
-
 def train(cfg: Config, device: str = "cpu") -> dict:
     torch.manual_seed(cfg.seed)
-    x, gt, valid = make_scenes(cfg, cfg.n_train, cfg.seed + 1)
-    xt, gt_t, valid_t = make_scenes(cfg, cfg.n_test, cfg.seed + 2)           # held-out images
+    # 1-4 apart shapes in random colours, sqrt(area) log-uniform in 5-40 px (at 64 px), aspect <= 1.6
+    scenes = [make_scenes(n, cfg.image_size, seed, side=(5 / 64, 40 / 64), max_objects=4)
+              for n, seed in ((cfg.n_train, cfg.seed + 1), (cfg.n_test, cfg.seed + 2))]
+    (x, (gt, lab)), (xt, (gt_t, lab_t)) = ((s.images, s.padded(4)) for s in scenes)  # held out
+    valid, valid_t = lab >= 0, lab_t >= 0
     anchors = make_anchors(cfg)
     iou = box_iou(anchors[None, :, None], gt[:, None]).masked_fill(~valid[:, None], -1)   # (N, A, G)
     best, j = iou.max(2)
@@ -215,20 +179,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", default="tiny", choices=PRESETS)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--json", action="store_true")
-    args, rest = ap.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    for item in rest:  # --field=value overrides; tuples and booleans as Python literals
-        key, _, value = item.removeprefix("--").partition("=")
-        old = getattr(cfg, key) if key in {f.name for f in fields(Config)} else ap.error(f"unknown option {item}")
-        cfg = replace(cfg, **{key: ast.literal_eval(value) if isinstance(old, (tuple, bool)) else type(old)(value)})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else f"{GATE[0]} = {result['value']:.4f} "
-          f"({'passed' if result['passed'] else 'FAILED'} the gate {GATE[1]} {GATE[2]})")
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":
