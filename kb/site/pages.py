@@ -14,6 +14,7 @@ from ..bib import export
 from ..knowledge.base import KnowledgeBase
 from .diagram import local_svg
 from .explorer import graph_json
+from .teaching import code_pages, concept_code_pairs, curve, teaching_context
 from ..knowledge.glossary import load_glossary
 from ..knowledge.schema import EDGE_TYPES
 
@@ -110,6 +111,7 @@ def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iter
     if only is not None:
         ids = sorted(only & base.records.keys())
         yield from record_pages(base, ids, runnable_results(base, ids))
+        yield from code_pages(base, ids)
         return
     G = base.graph
     papers = base.papers
@@ -143,6 +145,7 @@ def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iter
                                                     "apa": apa}
     yield "papers.bib", None, {"text": export(list(papers.values()))}
     yield from record_pages(base, sorted(papers), results)
+    yield from code_pages(base, sorted(papers))
 
 
 def runnable_results(base: KnowledgeBase, ids: list[str]) -> dict[str, list[dict]]:
@@ -166,11 +169,13 @@ def record_pages(base: KnowledgeBase, ids: list[str], results: dict[str, list[di
             "say": edge_words(rel, pid), "basis": BASIS,
             "bibtex": export([p]).strip(), "apa": apa(p), "results": results.get(pid, []),
             "code": (base.root / "runnable" / f"{p.runnable.id}.py").read_text(encoding="utf-8") if p.runnable else None,
-            "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r))}
+            "papers": papers, "G": G, "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r)),
+            "teaching": teaching_context(base, pid, rel), "curve": curve(results.get(pid, []))}
         for c in p.concepts:
             node = f"{pid}/{c.id}"
             crel = f"concepts/{node}.md"
             cup, cdown = neighbours(base, node)
             yield crel, "concept.md.j2", {"p": p, "c": c, "node": node, "up": cup, "down": cdown, "G": G,
                                           "say": edge_words(crel, node), "basis": BASIS,
+                                          "code_pairs": concept_code_pairs(base, node, cup + cdown, crel),
                                           "diagram": local_svg(G, node, cup, cdown, lambda n, r=crel: html_href(n, r))}
