@@ -7,8 +7,8 @@ NMS are RoI-max-pooled from the same features and classified into K classes + ba
 Gate: detection mAP@0.5 >= 0.6 on held-out generated images (3 shape classes, random colours); tiny ~0.76.
 Run: kb run faster-rcnn
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

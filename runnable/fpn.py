@@ -10,8 +10,8 @@ Gate: proposal recall (IoU >= 0.5, 10 proposals per image) on held-out images >=
 (small objects ~0.56), while mode="top" (one map from C5 with all anchor sizes, cf. Table 1 (b)) gets ~0.16.
 Run: python -m runnable.fpn --preset tiny
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,8 @@ Proposals here are a fixed grid of anchor boxes (what an RPN starts from), never
 masks are predicted in the regressed boxes. Contrast: the same net with Fast R-CNN's RoIPool.
 Run: python runnable/mask-rcnn.py --preset tiny
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F

@@ -9,8 +9,8 @@ SSD-style box/class heads. Contrast: the same base, branch and head on one coars
 anchor size there (a single-scale detector), on scenes with many small objects.
 Run: python -m runnable.pfpnet --preset tiny
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F

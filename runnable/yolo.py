@@ -10,8 +10,8 @@ distribution for the whole image). Plain sum-squared error (both lambdas 1, raw 
 ablation here: trained with Adam it does as well or better (mAP 0.52 against 0.31 at lr 2e-3).
 Run: python -m runnable.yolo --preset tiny
 """
-import argparse, ast, json, math, time  # noqa: E401
-from dataclasses import dataclass, fields, replace
+import math, time  # noqa: E401
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F

@@ -37,7 +37,7 @@ def brute_force_nms(boxes, scores, threshold):
 
 def test_nms_equals_brute_force_on_random_clusters():
     g = torch.Generator().manual_seed(0)
-    for trial, threshold in itertools.product(range(20), (0.3, 0.5, 0.7)):
+    for _, threshold in itertools.product(range(20), (0.3, 0.5, 0.7)):
         centres = torch.rand(3, 2, generator=g) * 40
         xy = centres[torch.randint(3, (12,), generator=g)] + torch.randn(12, 2, generator=g) * 3
         wh = 6 + torch.rand(12, 2, generator=g) * 8
