@@ -298,17 +298,22 @@ def runnables(naive: Child | None = None) -> dict:
             "runnables_count": len(results)}
 
 
-def kb_run_seconds(paper_id: str) -> tuple[float, int | None]:
+def kb_run_seconds(paper_id: str) -> tuple[float, int | None, float]:
     """Wall seconds of ``kb run ID`` as a user types it (threads and wait policy are kb's choice:
-    no OMP_* variable of ours reaches it), and the torch threads it chose."""
+    no OMP_* variable of ours reaches it), the torch threads it chose, and the CPU seconds of
+    kb and the runnable's process together."""
+    import resource
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run([PY, "-m", "kb.cli", "--root", str(ROOT), "run", paper_id, "--json"],
                           env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
+    cpu = (cpu_us(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu_us(before)) / 1e6
     if proc.returncode not in (0, 1):  # 1 is a failed gate: still a timed run
         raise SystemExit(f"kb run {paper_id} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return seconds, json.loads(proc.stdout).get("threads")
+    return seconds, json.loads(proc.stdout).get("threads"), cpu
 
 
 def spin_one_core() -> subprocess.Popen:
@@ -335,8 +340,12 @@ def busy_core(time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_
         finally:
             spinner.terminate()
             spinner.wait(timeout=30)
-    idle_s, busy_s = min(s for s, _ in idle), min(s for s, _ in busy)
+    idle_s, busy_s = min(r[0] for r in idle), min(r[0] for r in busy)
+    # CPU seconds do not grow with other processes' load, only with threads that spin while
+    # they wait: on a shared machine, where "idle" is not idle, this ratio still tells.
+    idle_cpu, busy_cpu = min(r[2] for r in idle), min(r[2] for r in busy)
     out = {"busy_core_idle_s": idle_s, "busy_core_busy_s": busy_s, "busy_core_ratio": busy_s / idle_s,
+           "busy_core_cpu_ratio": busy_cpu / idle_cpu if idle_cpu else None,
            "busy_core_threads_idle": idle[0][1], "busy_core_threads_busy": busy[0][1],
            "busy_core_load_before": load}
     return {k: v for k, v in out.items() if v is not None}

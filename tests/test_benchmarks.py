@@ -111,12 +111,13 @@ def test_busy_core_stage_takes_turns_between_idle_runs_and_runs_beside_a_spinnin
 
     def time_run(paper_id):
         events.append(("busy" if alive[0] else "idle", paper_id))
-        return (30.0 if alive[0] else 20.0) + len(events), (1 if alive[0] else 2)
+        return (30.0 if alive[0] else 20.0) + len(events), (1 if alive[0] else 2), \
+            (12.0 if alive[0] else 10.0)
 
     got = run.busy_core(time_run, spin, "lenet", repeats=2)
     assert events == [("idle", "lenet"), "spin", ("busy", "lenet"), "stop"] * 2   # taking turns
     assert got["busy_core_idle_s"] == 21.0 and got["busy_core_busy_s"] == 33.0   # best of each
-    assert got["busy_core_ratio"] == 33.0 / 21.0
+    assert got["busy_core_ratio"] == 33.0 / 21.0 and got["busy_core_cpu_ratio"] == 1.2
     assert (got["busy_core_threads_idle"], got["busy_core_threads_busy"]) == (2, 1)
     assert run.BUDGETS["busy_core_ratio"] == ("<=", 1.5)
 
@@ -137,7 +138,7 @@ def test_busy_core_stage_stops_the_spinner_when_a_run_fails():
         calls.append(paper_id)
         if len(calls) == 2:                        # the run beside the spinner
             raise SystemExit("kb run lenet failed (2)")
-        return 10.0, 2
+        return 10.0, 2, 9.0
 
     with pytest.raises(SystemExit):
         run.busy_core(time_run, Spinner, "lenet", repeats=1)
