@@ -1,4 +1,7 @@
 """BERT runnable: tiny gate (masked LM and next sentence), paper parameter counts, oracle layer."""
+from dataclasses import replace
+
+import pytest
 import torch
 from torch import nn
 
@@ -17,10 +20,31 @@ def count(preset: str) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def test_tiny_learns_masked_lm_and_next_sentence():
-    r = B.train(B.PRESETS["tiny"])
-    assert r["passed"], r
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_tiny_bidirectional_learns_both_tasks_and_left_to_right_does_not(seed):
+    r = B.train(replace(B.PRESETS["tiny"], seed=seed))
+    gate = lambda v: v >= B.GATE[2]
+    assert gate(r["value"]) and not gate(r["ablation"]["value"]) and r["passed"], r
+    assert r["conditions"] == {"masked LM beats chance": True, "next sentence beats chance": True}
     assert r["mlm_accuracy"] >= r["mlm_chance"] + B.GATE[2] and r["nsp_accuracy"] >= 0.5 + B.GATE[2]
+    assert r["seed"] == seed and r["ablation"]["name"] == "left-to-right context only"
+    assert r["history"]["idea"][-1] == r["value"]
+
+
+def test_left_to_right_mask_hides_the_right_context():
+    """The ablation's causal mask: changing word 5 moves outputs at positions >= 5 only."""
+    torch.manual_seed(0)
+    cfg = B.PRESETS["tiny"]
+    inputs, segments, _, _ = B.make_batch(cfg, 2, torch.Generator().manual_seed(0))
+    changed = inputs.clone()
+    changed[:, 5] = (changed[:, 5] - B.N_SPECIAL + 1) % (cfg.vocab - B.N_SPECIAL) + B.N_SPECIAL
+    for bidirectional in (True, False):
+        model = B.build_model(replace(cfg, bidirectional=bidirectional)).eval()
+        with torch.no_grad():
+            (a, nsp_a), (b, nsp_b) = model(inputs, segments), model(changed, segments)
+        left_moved = not torch.allclose(a[:, :5], b[:, :5], atol=1e-6)
+        assert left_moved == bidirectional and not torch.allclose(a[:, 5:], b[:, 5:])
+        assert torch.allclose(nsp_a, nsp_b, atol=1e-6) != bidirectional   # [CLS] is position 0
 
 
 def test_base_params_within_two_percent():
