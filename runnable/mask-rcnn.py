@@ -7,7 +7,7 @@ classification). RoIAlign (sec. 3) replaces RoIPool's coordinate quantization by
 at regularly spaced points in each bin, keeping the pixel-to-pixel alignment that masks need.
 Proposals here are a fixed grid of anchor boxes (what an RPN starts from), never the ground truth;
 masks are predicted in the regressed boxes. Contrast: the same net with Fast R-CNN's RoIPool.
-Run: python runnable/mask-rcnn.py --preset tiny
+Run: python -m runnable.mask-rcnn --preset tiny
 """
 import math, time  # noqa: E401
 from dataclasses import dataclass, replace
