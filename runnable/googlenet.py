@@ -4,15 +4,15 @@ Paper: Going Deeper with Convolutions (Szegedy et al., 2015) https://arxiv.org/a
 An Inception module runs 1x1, 3x3 and 5x5 convolutions and a 3x3 max-pool side by side and
 concatenates their outputs; 1x1 convolutions first reduce the channels feeding the costly 3x3
 and 5x5 branches and project the pool branch (§4, Fig. 2b). Auxiliary classifiers on
-intermediate modules add 0.3 x their loss during training and are discarded at inference (§5).
-Tiny: four small Inception modules (one auxiliary head) on digits upsampled to 16x16.
+intermediate modules add 0.3 x their loss during training and are discarded at inference (§5),
+so they live beside the network: `build_model` is the network of Table 1 (6,998,552 weights).
+The claim (§1, §3) is more quality for the same compute; `block="plain"` builds the twin whose
+modules are each one 3x3 convolution of equal multiply-adds (see train() for what it shows).
+Tiny: four small Inception modules (one auxiliary head), digits of random size and position.
 Run: python -m runnable.googlenet --preset tiny
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import json
 import time
 from dataclasses import dataclass
 
@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-GATE = ("accuracy", ">=", 0.95)
+from runnable._digits import accuracy, fit, n_params, place_scaled
+
+GATE = ("accuracy", ">=", 0.7)
 
 # Table 1: per module "#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj"; M = max-pool 3/2,
 # A = an auxiliary classifier reads the module before it (on 4a and 4d).
@@ -38,10 +40,12 @@ class Config:
     stem: str = "small"                    # "paper": Fig. 3 stem (/8); "small": one 3x3 conv (/1)
     stem_width: int = 32                   # channels out of the stem (paper: 192)
     modules: str = "16,16,24,4,8,8 24,24,32,8,16,8 M 32,24,48,8,16,16 A 40,32,56,8,16,16"
+    block: str = "inception"               # or "plain": one 3x3 conv of equal multiply-adds
     aux_width: int = 32                    # aux head: 1x1 conv channels (paper: 128)
     aux_fc: int = 128                      # aux head: FC width (paper: 1024)
     aux_weight: float = 0.3                # §5: weight of each auxiliary loss
     dropout: float = 0.4                   # §5: before the final linear layer
+    digit_sizes: str = "6,14"              # tiny data: digits drawn this small to this large
     epochs: int = 6
     batch_size: int = 32
     lr: float = 3e-3
@@ -55,7 +59,8 @@ PRESETS = {
                     modules=PAPER_MODULES, aux_width=128, aux_fc=1024, epochs=100, batch_size=128,
                     lr=1e-3),
     "gpu": Config(image_size=32, stem_width=64, modules="32,48,64,8,16,16 64,64,96,16,48,32 M "
-                  "96,48,104,8,24,32 A 80,56,112,12,32,32 M 128,80,160,16,64,64", epochs=60),
+                  "96,48,104,8,24,32 A 80,56,112,12,32,32 M 128,80,160,16,64,64",
+                  digit_sizes="10,28", epochs=60),
 }
 
 
@@ -69,13 +74,24 @@ class Inception(nn.Module):
     def __init__(self, c_in, n1x1, n3x3red, n3x3, n5x5red, n5x5, pool_proj):
         super().__init__()
         self.b1 = conv(c_in, n1x1, 1)
-        self.b2 = nn.Sequential(conv(c_in, n3x3red, 1), conv(n3x3red, n3x3, 3))  # 1x1 reduce first
+        self.b2 = nn.Sequential(conv(c_in, n3x3red, 1), conv(n3x3red, n3x3, 3))  # reduce first
         self.b3 = nn.Sequential(conv(c_in, n5x5red, 1), conv(n5x5red, n5x5, 5))
         self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, padding=1), conv(c_in, pool_proj, 1))
         self.c_out = n1x1 + n3x3 + n5x5 + pool_proj
+        # multiply-adds per output pixel, the budget a plain replacement gets (§1: 1.5G in all)
+        self.madds = (c_in * (n1x1 + n3x3red + n5x5red + pool_proj)
+                      + 9 * n3x3red * n3x3 + 25 * n5x5red * n5x5)
 
     def forward(self, x):                                             # (B, c_in, H, W)
         return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)  # (B, c_out, H, W)
+
+
+class PlainBlock(nn.Sequential):
+    """The ablation: one 3x3 convolution + ReLU, as wide as `madds` per pixel allows."""
+
+    def __init__(self, c_in, madds):
+        self.c_out = max(1, round(madds / (9 * c_in)))
+        super().__init__(nn.Conv2d(c_in, self.c_out, 3, padding=1), nn.ReLU())
 
 
 class AuxClassifier(nn.Module):
@@ -94,6 +110,9 @@ class AuxClassifier(nn.Module):
 
 
 class GoogLeNet(nn.Module):
+    """Table 1's network. `taps` (index in body, channels, side) says where the auxiliary
+    classifiers of §5 read; `forward(x, taps=True)` also returns those activations."""
+
     def __init__(self, cfg: Config):
         super().__init__()
         if cfg.stem == "paper":                                       # Table 1 / Fig. 3, 224 -> 28
@@ -104,18 +123,21 @@ class GoogLeNet(nn.Module):
             side = cfg.image_size // 8
         else:
             self.stem, side = conv(cfg.in_channels, cfg.stem_width, 3), cfg.image_size
-        self.body, self.aux, self.aux_at = nn.ModuleList(), nn.ModuleList(), []
-        c = cfg.stem_width
+        self.body, self.taps = nn.ModuleList(), []
+        c = c_ref = cfg.stem_width            # c_ref: channels the Inception network has here
         for tok in cfg.modules.split():
             if tok == "M":
                 self.body.append(nn.MaxPool2d(3, 2, padding=1))
                 side = (side - 1) // 2 + 1
             elif tok == "A":
-                self.aux.append(AuxClassifier(c, side, cfg))
-                self.aux_at.append(len(self.body) - 1)                # index of the module it reads
+                self.taps.append((len(self.body) - 1, c, side))       # reads the module before
             else:
-                self.body.append(Inception(c, *(int(n) for n in tok.split(","))))
-                c = self.body[-1].c_out
+                module = Inception(c_ref, *(int(n) for n in tok.split(",")))
+                c_ref = module.c_out
+                if cfg.block == "plain":                              # the same budget, spent
+                    module = PlainBlock(c, module.madds)              # on one 3x3 convolution
+                self.body.append(module)
+                c = module.c_out
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(c, cfg.num_classes)
         for m in self.modules():             # He init: no batch norm in 2014, so keep ReLUs lively
@@ -123,95 +145,94 @@ class GoogLeNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x):                                             # (B, C, H, W)
-        x, aux_logits = self.stem(x), []
+    def forward(self, x, taps: bool = False):                        # (B, C, H, W)
+        x, tapped = self.stem(x), []
+        at = [t[0] for t in self.taps]
         for i, layer in enumerate(self.body):
             x = layer(x)
-            if self.training and i in self.aux_at:                    # aux heads: training only
-                aux_logits.append(self.aux[self.aux_at.index(i)](x))
-        logits = self.fc(self.dropout(x.mean(dim=(2, 3))))            # (B, classes) avg-pool, 40 % dropout
-        return (logits, aux_logits) if self.training else logits
+            if taps and i in at:
+                tapped.append(x)
+        logits = self.fc(self.dropout(x.mean(dim=(2, 3))))            # (B, classes) avg-pool
+        return (logits, tapped) if taps else logits
 
 
 def build_model(cfg: Config) -> nn.Module:
+    """The network of Table 1 (what runs at inference); train() adds the auxiliary heads."""
     return GoogLeNet(cfg)
 
 
+def build_aux(model: GoogLeNet, cfg: Config) -> nn.ModuleList:
+    """§5's auxiliary classifiers, one per tap: used in training, then thrown away."""
+    return nn.ModuleList(AuxClassifier(c, side, cfg) for _, c, side in model.taps)
+
+
+def multiply_adds(cfg: Config) -> int:
+    """Multiply-adds of one inference pass, counted on the meta device (§1's budget)."""
+    total = 0
+    with torch.device("meta"):
+        model = GoogLeNet(cfg).eval()
+
+    def count(m, inputs, out):
+        nonlocal total
+        if isinstance(m, nn.Conv2d):
+            total += out[0].numel() * (m.in_channels // m.groups) * m.weight[0, 0].numel()
+        elif isinstance(m, nn.Linear):
+            total += m.in_features * m.out_features
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    model(torch.empty(1, cfg.in_channels, cfg.image_size, cfg.image_size, device="meta"))
+    for h in hooks:
+        h.remove()
+    return total
+
+
 def load_data(cfg: Config):
-    """scikit-learn digits, upsampled to image_size, zero-mean unit-variance, fixed held-out split."""
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0   # (N, 1, 8, 8)
-    x = F.interpolate(x, size=(cfg.image_size,) * 2, mode="bilinear", align_corners=False)
-    x = ((x - x.mean()) / x.std()).expand(-1, cfg.in_channels, -1, -1).contiguous()
-    y = torch.tensor(d.target)
-    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    te, tr = perm[:cfg.test_size], perm[cfg.test_size:]
-    return x[tr], y[tr], x[te], y[te]
-
-
-@torch.no_grad()
-def accuracy(model, x, y, device, batch=500):
-    model.eval()
-    hits = sum((model(x[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum().item()
-               for i in range(0, len(y), batch))
-    return hits / len(y)
+    """Digits drawn at random sizes in `digit_sizes` and random positions on the canvas (§4:
+    "visual information should be processed at various scales"); zero mean, unit variance."""
+    lo, hi = (int(s) for s in cfg.digit_sizes.split(","))
+    x_tr, y_tr, x_te, y_te = place_scaled(range(lo, hi + 1), cfg.image_size, cfg.test_size)
+    return (x_tr.expand(-1, cfg.in_channels, -1, -1).contiguous(), y_tr,
+            x_te.expand(-1, cfg.in_channels, -1, -1).contiguous(), y_te)
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
+    """Train the network with the auxiliary heads of §5 and score it on held-out digits.
+
+    No contrast yet: `--block=plain` trains the twin whose modules are plain 3x3 convolutions
+    of equal multiply-adds, and at this size it scores within a few points of the Inception
+    network either way (16x16, sizes 6-14, seed 0: 0.812 vs 0.832; 24x24, sizes 6-20: 0.814
+    vs 0.748), so no threshold separates them on every seed.
+    """
     t0 = time.time()
+    data = load_data(cfg)
     torch.manual_seed(cfg.seed)
-    x_tr, y_tr, x_te, y_te = load_data(cfg)
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # CPU max-pool: ~10x faster
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)            # paper: async SGD, momentum 0.9
-    steps = cfg.epochs * -(-len(y_tr) // cfg.batch_size)
+    net = build_model(cfg)
+    aux = build_aux(net, cfg)
+    params = n_params(net)
+    net, aux = (m.to(device, memory_format=torch.channels_last) for m in (net, aux))
+    opt = torch.optim.Adam([*net.parameters(), *aux.parameters()], lr=cfg.lr)   # paper: SGD
+    steps = cfg.epochs * -(-len(data[1]) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps)
-    g = torch.Generator().manual_seed(cfg.seed)
-    for _ in range(cfg.epochs):
-        model.train()
-        for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
-            xb = x_tr[idx].to(device, memory_format=torch.channels_last)
-            yb = y_tr[idx].to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
-                logits, aux_logits = model(xb)
-            loss = F.cross_entropy(logits.float(), yb)
-            loss = loss + sum(cfg.aux_weight * F.cross_entropy(a.float(), yb) for a in aux_logits)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    acc = accuracy(model, x_te, y_te, device)
-    return {"metric": GATE[0], "value": acc, "passed": acc >= GATE[2],
-            "params": sum(p.numel() for p in model.parameters()),
-            "params_inference": sum(p.numel() for n, p in model.named_parameters()
-                                    if not n.startswith("aux.")),
-            "seconds": round(time.time() - t0, 2),
-            "train_accuracy": accuracy(model, x_tr, y_tr, device), "final_loss": loss.item()}
 
-
-def _parse(value: str, default):
-    if isinstance(default, bool):
-        return value.lower() in ("1", "true", "yes")
-    return type(default)(value)
+    def loss_fn(m, xb, yb):
+        logits, tapped = m(xb, taps=True)
+        loss = F.cross_entropy(logits.float(), yb)
+        return loss + sum(cfg.aux_weight * F.cross_entropy(head(a).float(), yb)        # §5
+                          for head, a in zip(aux, tapped))
+    history = fit(net, data, loss_fn, opt, epochs=cfg.epochs, batch_size=cfg.batch_size,
+                  seed=cfg.seed, device=device, sched=sched, step_sched=True,
+                  channels_last=True)
+    acc = history[-1]
+    return {"metric": GATE[0], "value": acc, "conditions": {}, "passed": acc >= GATE[2],
+            "seed": cfg.seed, "history": {"x": "epoch", "idea": history},
+            "params": params, "params_aux": n_params(aux), "madds": multiply_adds(cfg),
+            "train_accuracy": accuracy(net, data[0], data[1], device),
+            "seconds": round(time.time() - t0, 2)}
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--preset", default="tiny", choices=PRESETS)
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--json", action="store_true")
-    args, rest = p.parse_known_args(argv)
-    cfg = PRESETS[args.preset]
-    names = {f.name for f in dataclasses.fields(cfg)}
-    for item in rest:                                                 # --field=value overrides
-        key, sep, value = item.removeprefix("--").partition("=")
-        key = key.replace("-", "_")
-        if not sep or key not in names:
-            p.error(f"unknown argument {item!r}; fields: {sorted(names)}")
-        cfg = dataclasses.replace(cfg, **{key: _parse(value, getattr(cfg, key))})
-    result = train(cfg, args.device)
-    print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-    return 0 if result["passed"] else 1
+    from runnable._cli import run_main
+
+    return run_main(__doc__, PRESETS, train, argv, GATE)
 
 
 if __name__ == "__main__":
