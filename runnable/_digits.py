@@ -46,6 +46,19 @@ def place(x: torch.Tensor, canvas: int, seed: int, max_shift: int | None = None)
     return out
 
 
+def load_shifted(size: int, canvas: int, train_shift: int, test_shift: int,
+                 test_size: int = 500, channels: int = 1):
+    """Digits at size x size, each at its own random offset on the canvas: training digits at
+    most `train_shift` pixels off centre, held-out ones up to `test_shift`; zero mean, unit
+    variance; repeated over `channels`. Returns x_tr, y_tr, x_te, y_te."""
+    x_tr, y_tr, x_te, y_te = load_digits(size, test_size)
+    x_tr = place(x_tr, canvas, seed=1, max_shift=train_shift)          # (N, 1, canvas, canvas)
+    x_te = place(x_te, canvas, seed=2, max_shift=test_shift)
+    x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
+    x_tr, x_te = (x.expand(-1, channels, -1, -1).contiguous() for x in (x_tr, x_te))
+    return x_tr, y_tr, x_te, y_te
+
+
 def place_scaled(sizes, canvas: int, test_size: int = 500):
     """Digits drawn at a random size from `sizes` and a random position on the canvas, each
     its own; zero mean, unit variance: x_tr, y_tr, x_te, y_te (same split as load_digits)."""
@@ -87,20 +100,19 @@ def fit(model: nn.Module, data, loss_fn: Callable, opt, *, epochs: int, batch_si
 
     `loss_fn(model, xb, yb)` gives the loss; `augment(xb, g)` changes a training batch;
     `sched` steps once per batch if `step_sched`, else once per epoch. The shuffling and the
-    augmentation draw from their own generator seeded with `seed`, so two models trained with
-    the same seed see the same batches in the same order.
+    augmentation each draw from their own generator seeded from `seed`, so two models trained
+    with the same seed see the same batches in the same order, augmented or not.
     """
     x_tr, y_tr, x_te, y_te = data
     score = score or (lambda m: accuracy(m, x_te, y_te, device))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    g = torch.Generator().manual_seed(seed)
-    history = []
+    g, g_aug = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    cuda, history = str(device).startswith("cuda"), []
     for _ in range(epochs):
         model.train()
         for idx in torch.randperm(len(y_tr), generator=g).split(batch_size):
-            xb = augment(x_tr[idx], g) if augment else x_tr[idx]
+            xb = augment(x_tr[idx], g_aug) if augment else x_tr[idx]
             xb, yb = xb.to(device, memory_format=fmt), y_tr[idx].to(device)
-            cuda = str(device).startswith("cuda")
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
                 loss = loss_fn(model, xb, yb)
             opt.zero_grad()

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runnable._digits import accuracy, fit, load_digits, n_params, place, standardise
+from runnable._digits import accuracy, fit, load_shifted, n_params
 
 GATE = ("accuracy", ">=", 0.75)
 
@@ -121,14 +121,9 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def load_data(cfg: Config):
-    """Digits upsampled to digit_size on an image_size canvas: training digits at most
-    train_shift pixels off centre, held-out digits up to test_shift; zero mean, unit variance."""
-    x_tr, y_tr, x_te, y_te = load_digits(cfg.digit_size, cfg.test_size)
-    x_tr = place(x_tr, cfg.image_size, seed=1, max_shift=cfg.train_shift)
-    x_te = place(x_te, cfg.image_size, seed=2, max_shift=cfg.test_shift)
-    x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
-    x_tr, x_te = (x.expand(-1, cfg.in_channels, -1, -1).contiguous() for x in (x_tr, x_te))
-    return x_tr, y_tr, x_te, y_te
+    """Training digits at most train_shift pixels off centre, held-out ones up to test_shift."""
+    return load_shifted(cfg.digit_size, cfg.image_size, cfg.train_shift, cfg.test_shift,
+                        cfg.test_size, cfg.in_channels)
 
 
 def translate(x, shift, g):

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runnable._digits import accuracy, fit, load_digits, n_params, place, standardise
+from runnable._digits import accuracy, fit, load_shifted, n_params
 
 GATE = ("accuracy", ">=", 0.9)
 
@@ -150,14 +150,9 @@ def build_model(cfg: Config) -> nn.Module:
 
 
 def load_data(cfg: Config):
-    """Digits upsampled to digit_size, each placed at most max_shift pixels off centre on the
-    image_size canvas (held-out digits elsewhere than training ones); zero mean, unit var."""
-    x_tr, y_tr, x_te, y_te = load_digits(cfg.digit_size, cfg.test_size)
-    x_tr = place(x_tr, cfg.image_size, seed=1, max_shift=cfg.max_shift)
-    x_te = place(x_te, cfg.image_size, seed=2, max_shift=cfg.max_shift)
-    x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
-    x_tr, x_te = (x.expand(-1, cfg.in_channels, -1, -1).contiguous() for x in (x_tr, x_te))
-    return x_tr, y_tr, x_te, y_te
+    """Training and held-out digits alike at most max_shift pixels off centre."""
+    return load_shifted(cfg.digit_size, cfg.image_size, cfg.max_shift, cfg.max_shift,
+                        cfg.test_size, cfg.in_channels)
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:

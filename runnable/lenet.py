@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from runnable._digits import accuracy, fit, load_digits, n_params, place, standardise
+from runnable._digits import accuracy, fit, load_shifted, n_params
 
 GATE = ("accuracy", ">=", 0.85)
 
@@ -162,14 +162,11 @@ def distort(x: torch.Tensor, amount: float, g: torch.Generator) -> torch.Tensor:
 
 
 def load_shifted_digits(cfg: Config):
-    """Digits 8x8 -> digit_size (bilinear), each placed at its own random offset (at most
-    max_shift from centre) on the 32x32 plane; zero mean, unit variance (§II.B's aim for the
-    input levels). Training and held-out digits get different offsets."""
-    x_tr, y_tr, x_te, y_te = load_digits(cfg.digit_size, cfg.test_size)
-    x_tr = place(x_tr, cfg.image_size, seed=1, max_shift=cfg.max_shift)   # (N, 1, 32, 32)
-    x_te = place(x_te, cfg.image_size, seed=2, max_shift=cfg.max_shift)
-    x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
-    return x_tr, y_tr, x_te, y_te
+    """Digits 8x8 -> digit_size (bilinear), each at its own random offset (at most max_shift
+    from centre) on the 32x32 plane; zero mean, unit variance (§II.B's aim for the input
+    levels). Training and held-out digits get different offsets."""
+    return load_shifted(cfg.digit_size, cfg.image_size, cfg.max_shift, cfg.max_shift,
+                        cfg.test_size)
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:

@@ -1,5 +1,6 @@
 """runnable/_digits.py: the held-out split is fixed, placement keeps every digit whole and within
-its shift, and the training-loop shell gives two models the same batches for the same seed."""
+its shift, and the training-loop shell gives two models the same batches for the same seed,
+whether or not one of them augments its batches."""
 import torch
 from torch import nn
 
@@ -40,10 +41,12 @@ def test_fit_shows_two_models_of_one_seed_the_same_batches():
     def loss_fn(model, xb, yb):
         seen.append(yb.clone())
         return nn.functional.cross_entropy(model(xb), yb)
-    for _ in range(2):
+    noisy = lambda xb, g: xb + torch.randn(xb.shape, generator=g)                # draws
+    for augment in (None, noisy):                                            # with and without
         model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
         opt = torch.optim.SGD(model.parameters(), lr=0.1)
-        history = fit(model, data, loss_fn, opt, epochs=2, batch_size=10, seed=3)
+        history = fit(model, data, loss_fn, opt, epochs=2, batch_size=10, seed=3,
+                      augment=augment)
         assert len(history) == 2 and history[-1] == accuracy(model, x[:16], y[:16])
     half = len(seen) // 2
     assert all(torch.equal(a, b) for a, b in zip(seen[:half], seen[half:]))
