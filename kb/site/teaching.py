@@ -44,10 +44,11 @@ def teaching_context(base: KnowledgeBase, paper_id: str, page: str) -> dict | No
 
 
 def curve(results: list[dict]) -> str | None:
-    """The idea-vs-ablation history of the newest CPU tiny run, as JSON for the page's chart."""
+    """The idea-vs-ablation history of the plain tiny preset's run (never one with overrides),
+    as JSON for the page's chart."""
     for r in results:
         h = r.get("history") or {}
-        if r.get("preset") == "tiny" and h.get("idea") and h.get("ablation"):
+        if r.get("preset") == "tiny" and not r.get("overrides") and h.get("idea") and h.get("ablation"):
             ablation = (r.get("ablation") or {}).get("name", "ablation")
             return json.dumps({"x": h.get("x", "step"), "idea": h["idea"], "ablation": h["ablation"],
                                "metric": r.get("metric"), "ablation_name": ablation,
