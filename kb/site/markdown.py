@@ -74,10 +74,22 @@ def _braces(text: str) -> str:
     return "".join(out) + _braces_outside_code(text[last:])
 
 
+def _math(span: str) -> str:
+    r"""A math span of escaped text as KaTeX must see it: arithmatex escapes it again, so
+    ``&lt;``/``&gt;`` become TeX's ``\lt``/``\gt`` (no ``<`` ever reaches the HTML) and
+    ``&amp;`` (the alignment mark of ``aligned``) is ``&`` again.
+
+    >>> _math("$i &lt; 512 &amp; x$")
+    '$i \\lt  512 & x$'
+    """
+    span = span.replace("&lt;", "\\lt ").replace("&gt;", "\\gt ").replace("&amp;", "&")
+    return _ATTR.sub("&#123;", span)
+
+
 def _braces_outside_code(text: str) -> str:
     out, last = [], 0
     for m in _MATH.finditer(text):
-        out += [text[last:m.start()].replace("{", "&#123;"), _ATTR.sub("&#123;", m.group(0))]
+        out += [text[last:m.start()].replace("{", "&#123;"), _math(m.group(0))]
         last = m.end()
     return "".join(out) + text[last:].replace("{", "&#123;")
 

@@ -12,7 +12,7 @@ from typing import Iterator
 from ..knowledge import lineage as lin
 from ..bib import export
 from ..knowledge.base import KnowledgeBase
-from .diagram import local_svg
+from .diagram import EDGE_STYLE, local_svg
 from .explorer import graph_json
 from .teaching import code_pages, concept_code_pairs, curve, teaching_context
 from ..knowledge.glossary import load_glossary
@@ -138,7 +138,10 @@ def context_for_pages(base: KnowledgeBase, only: set[str] | None = None) -> Iter
     if glossary is not None:
         yield "glossary.md", "glossary.md.j2", {"terms": glossary, "papers": papers}
     yield "runnables.md", "runnables.md.j2", {"papers": [papers[i] for i in results], "results": results}
-    yield "lineage.md", "lineage.md.j2", {"tracks": TRACK_TITLES, "types": EDGE_TYPES, "read": {
+    listed = [dict(p=p, id=p.id, title=p.title, year=p.year, concepts=p.concepts, track_key=p.track or "other")
+              for p in by_track]
+    yield "lineage.md", "lineage.md.j2", {"tracks": TRACK_TITLES, "types": EDGE_TYPES, "styles": EDGE_STYLE,
+                                          "papers": listed, "read": {
         t: {lang: lin.edge_sentence(("A", "B", t), lang) for lang in lin.LANGS} for t in EDGE_TYPES if t != "part-of"}}
     yield "assets/lineage.json", None, {"text": graph_json(G, lambda n: html_href(n, "lineage.md"))}
     yield "bibliography.md", "bibliography.md.j2", {"papers": sorted(papers.values(), key=lambda p: (p.authors[0].split()[-1], p.year)),

@@ -37,6 +37,38 @@ def base_url(site_project):
     server.shutdown()
 
 
+def serve(folder: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+
+
+@pytest.fixture(scope="session")
+def real_site(tmp_path_factory) -> Path:
+    """The real knowledge base (papers/, runnable/, results/, templates) built into a copy, so
+    faults that only real pages have are seen; the repository itself is not written to."""
+    import os
+
+    from kb.site.build import build
+
+    os.environ.setdefault("KB_VENDOR_CACHE", str(ROOT / ".cache" / "npm"))
+    project = tmp_path_factory.mktemp("real") / "project"
+    for folder in ("papers", "runnable", "results", "kb/data", "site_src/templates"):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, project / folder,
+                            ignore=shutil.ignore_patterns("__pycache__", "*.tmp"))
+    for name in ("mkdocs.yml", "package.json", "package-lock.json"):
+        shutil.copyfile(ROOT / name, project / name)
+    return build(project)
+
+
+@pytest.fixture(scope="session")
+def real_url(real_site):
+    server, url = serve(real_site)
+    yield url
+    server.shutdown()
+
+
 @pytest.fixture(scope="session")
 def browser():
     with sync_api.sync_playwright() as pw:
