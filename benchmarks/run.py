@@ -35,8 +35,8 @@ PY = sys.executable
 BUDGETS = {  # figure: (op, limit)
     "load_validate_10k_s": ("<=", 3.0), "query_ancestors_ms": ("<=", 50.0), "query_path_ms": ("<=", 50.0),
     "query_plan_ms": ("<=", 200.0), "build_ratio_2k": ("<=", 0.2), "build_growth_10x": ("<=", 12.0),
-    "rebuild_one_s": ("<=", 2.0), "rebuild_one_2k_s": ("<=", 5.0), "runnables_cpu_s": ("<=", 600.0),
-    "busy_core_ratio": ("<=", 1.5),
+    "rebuild_one_s": ("<=", 2.0), "rebuild_one_2k_s": ("<=", 5.0), "runnables_cpu_s": ("<=", 900.0),
+    "course_tiny_max_s": ("<=", 90.0), "busy_core_ratio": ("<=", 1.5),
 }
 BUSY_RUNNABLE = "lenet"  # a course runnable of ~10-20 s, timed idle and beside one busy core
 QUICK_BUDGET_S = 600.0  # --quick itself, all stages: ten minutes
@@ -294,8 +294,11 @@ def runnables(naive: Child | None = None) -> dict:
     failed = sorted(r["paper"] for r in results if not r["passed"])
     if failed:
         print(f"runnables that did not pass: {', '.join(failed)}", file=sys.stderr)
+    course = {i for i, p in base.papers.items() if p.curriculum and p.runnable}
+    # A course paper's tiny run, idea and ablation together (one thread here: conservative).
+    slowest = max((r.get("seconds", 0.0) for r in results if r["paper"] in course), default=0.0)
     return {"runnables_cpu_s": cpu, "runnables_s": seconds, "runnables_passed": len(results) - len(failed),
-            "runnables_count": len(results)}
+            "runnables_count": len(results), "course_tiny_max_s": slowest}
 
 
 def kb_run_seconds(paper_id: str) -> tuple[float, int | None, float]:
