@@ -19,7 +19,7 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def nms_mask(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
-    """Greedy non-maximum suppression over a batch: boxes (B, N, 4), scores (B, N) -> keep (B, N) bool.
+    """Greedy non-maximum suppression, batched: boxes (B, N, 4), scores (B, N) -> keep (B, N).
 
     Visiting boxes from the highest score down, a box is kept unless a box already kept overlaps
     it by IoU > iou_threshold.

@@ -13,15 +13,15 @@ import torch
 
 from runnable._boxes import box_iou
 
-SHAPES = ("rectangle", "disc", "triangle", "inverted triangle", "diamond", "cross")
+SHAPES = ("rectangle", "triangle", "cross", "disc", "diamond", "inverted triangle")
 
 
 def shape_mask(shape: int, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Inside-test of shape `shape` in box-relative coordinates u, v (0..1 inside the box)."""
     inside = (u >= 0) & (u <= 1) & (v >= 0) & (v <= 1)
     x, y = 2 * u - 1, 2 * v - 1                                    # -1..1 inside the box
-    return inside & [x.abs() <= 1, x ** 2 + y ** 2 <= 1, x.abs() <= v, x.abs() <= 1 - v,
-                     x.abs() + y.abs() <= 1, (x.abs() <= 0.4) | (y.abs() <= 0.4)][shape]
+    return inside & [x.abs() <= 1, x.abs() <= v, (x.abs() <= 0.4) | (y.abs() <= 0.4),
+                     x ** 2 + y ** 2 <= 1, x.abs() + y.abs() <= 1, x.abs() <= 1 - v][shape]
 
 
 @dataclass
@@ -54,8 +54,9 @@ def make_scenes(n: int, size: int, seed: int, n_classes: int = 3, side=(0.2, 0.5
 
     An object's side sqrt(w h) is log-uniform in side (fractions of the image), its aspect w / h
     log-uniform within max_aspect. grid > 0 also keeps box centres in distinct cells of a grid x
-    grid partition (one object per YOLO cell). Classes past len(SHAPES) reuse the shapes (only
-    for presets that state a dataset's class count). Objects that would overlap are skipped.
+    grid partition (one object per YOLO cell). Class c is drawn as SHAPES[c]; classes past
+    len(SHAPES) reuse the shapes (only for presets that state a dataset's class count). Objects
+    that would overlap are skipped.
     """
     g = torch.Generator().manual_seed(seed)
     yy, xx = torch.meshgrid(torch.arange(size) + 0.5, torch.arange(size) + 0.5, indexing="ij")
@@ -76,7 +77,8 @@ def make_scenes(n: int, size: int, seed: int, n_classes: int = 3, side=(0.2, 0.5
             while (colour - bg[i, :, 0, 0]).abs().max() < 0.3:     # visible, whatever the class
                 colour = torch.rand(3, generator=g)
             cell = lambda b: ((b[:2] + b[2:]) / 2 * grid / size).floor()  # noqa: E731
-            if any(box_iou(box, b) > 0 or (grid and bool((cell(box) == cell(b)).all())) for b in bx):
+            if any(box_iou(box, b) > 0 or (grid and bool((cell(box) == cell(b)).all()))
+                   for b in bx):
                 continue                                           # keep objects apart
             inside = shape_mask(c % len(SHAPES), (xx - x1) / w, (yy - y1) / h)
             images[i][:, inside] = colour[:, None] + noise / 2 * torch.randn(
