@@ -8,6 +8,7 @@ Prints a table, then one JSON line with every figure and whether it met its budg
 wall-clock seconds on this machine; where the machine is noisy the budget is a ratio measured
 side by side (build vs naive mkdocs). Exit status 1 when a budget is missed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,10 +34,17 @@ import synth  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 BUDGETS = {  # figure: (op, limit)
-    "load_validate_10k_s": ("<=", 3.0), "query_ancestors_ms": ("<=", 50.0), "query_path_ms": ("<=", 50.0),
-    "query_plan_ms": ("<=", 200.0), "build_ratio_2k": ("<=", 0.2), "build_growth_10x": ("<=", 12.0),
-    "rebuild_one_s": ("<=", 2.0), "rebuild_one_2k_s": ("<=", 5.0), "runnables_cpu_s": ("<=", 900.0),
-    "course_tiny_max_s": ("<=", 90.0), "busy_core_ratio": ("<=", 1.5),
+    "load_validate_10k_s": ("<=", 3.0),
+    "query_ancestors_ms": ("<=", 50.0),
+    "query_path_ms": ("<=", 50.0),
+    "query_plan_ms": ("<=", 200.0),
+    "build_ratio_2k": ("<=", 0.2),
+    "build_growth_10x": ("<=", 12.0),
+    "rebuild_one_s": ("<=", 2.0),
+    "rebuild_one_2k_s": ("<=", 5.0),
+    "runnables_cpu_s": ("<=", 900.0),
+    "course_tiny_max_s": ("<=", 90.0),
+    "busy_core_ratio": ("<=", 1.5),
 }
 BUSY_RUNNABLE = "lenet"  # a course runnable of ~10-20 s, timed idle and beside one busy core
 QUICK_BUDGET_S = 600.0  # --quick itself, all stages: ten minutes
@@ -53,8 +61,13 @@ class Child:
     def __init__(self, cmd: list[str], cwd: Path | None = None, env: dict | None = None):
         self.cmd, self.log, self.result = cmd, tempfile.TemporaryFile(), None
         self.start = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **(env or {})},
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
 
     def poll(self) -> tuple | None:
         if self.result is None:
@@ -97,20 +110,29 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> t
 
 def load_validate(tmp: Path) -> dict:
     project = synth.generate(10_000, tmp / "kb10k")
-    code = ("import sys, time, kb; t = time.perf_counter(); kb.load(sys.argv[1], strict=True); "
-            "print(time.perf_counter() - t)")
-    run = lambda env: float(subprocess.run([PY, "-c", code, str(project)], capture_output=True, text=True,  # noqa: E731
-                                            check=True, env={**os.environ, **env}).stdout)
+    code = (
+        "import sys, time, kb; t = time.perf_counter(); kb.load(sys.argv[1], strict=True); "
+        "print(time.perf_counter() - t)"
+    )
+    run = lambda env: float(
+        subprocess.run(
+            [PY, "-c", code, str(project)],
+            capture_output=True,
+            text=True,  # noqa: E731
+            check=True,
+            env={**os.environ, **env},
+        ).stdout
+    )
     cold = run({"KB_NO_CACHE": "1"})
-    run({})                          # fills .cache/kb from the same files
+    run({})  # fills .cache/kb from the same files
     warm = min(run({}) for _ in range(3))
     return {"load_validate_10k_cold_s": cold, "load_validate_10k_s": warm}
 
 
 def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
     sys.path.insert(0, str(ROOT))
-    from kb.knowledge import lineage
     from kb.errors import NoPath
+    from kb.knowledge import lineage
     from kb.knowledge.schema import Paper
 
     papers, nodes = [], 0
@@ -121,7 +143,7 @@ def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
             break
     G = lineage.build_graph(papers)
     rng = random.Random(1)
-    targets = rng.sample([p.id for p in papers[len(papers) // 2:]], samples)
+    targets = rng.sample([p.id for p in papers[len(papers) // 2 :]], samples)
     out = {"query_graph_nodes": G.number_of_nodes(), "query_graph_edges": G.number_of_edges()}
 
     def p50(fn) -> float:
@@ -142,6 +164,7 @@ def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
             lineage.path(G, sources[t], t)
         except NoPath:
             pass
+
     out["query_path_ms"] = p50(one_path)
     out["query_plan_ms"] = p50(lambda t: lineage.plan(G, t))
     return out
@@ -150,7 +173,9 @@ def queries(n_nodes: int = 100_000, samples: int = 60) -> dict:
 def naive_config(project: Path) -> Path:
     """The same pages built the obvious way: mkdocs-material with every paper in the nav."""
     cfg = yaml.safe_load((project / "mkdocs.yml").read_text(encoding="utf-8"))
-    papers = sorted(p.stem for p in (project / "site_src" / "papers").glob("*.md") if p.stem != "index")
+    papers = sorted(
+        p.stem for p in (project / "site_src" / "papers").glob("*.md") if p.stem != "index"
+    )
     cfg["nav"] = [*cfg["nav"], {"All papers": [{p: f"papers/{p}.md"} for p in papers]}]
     cfg["site_dir"] = str(project / "site-naive")
     path = project / "mkdocs-naive.yml"
@@ -160,8 +185,14 @@ def naive_config(project: Path) -> Path:
 
 def render_only(project: Path) -> None:
     """Write the project's ``site_src/`` (kb's render stage alone), untimed."""
-    timed([PY, "-c", "import sys; from pathlib import Path; from kb.site.serve import refresh; refresh(Path(sys.argv[1]))",
-           str(project)])
+    timed(
+        [
+            PY,
+            "-c",
+            "import sys; from pathlib import Path; from kb.site.serve import refresh; refresh(Path(sys.argv[1]))",
+            str(project),
+        ]
+    )
 
 
 def build(project: Path) -> dict:
@@ -186,8 +217,12 @@ def rebuild_one(project: Path, paper_id: str) -> float:
     """Seconds from saving an edited record to its new text being served by ``kb serve``."""
     port = _free_port()
     env = {**os.environ, "KB_VENDOR_CACHE": str(ROOT / ".cache" / "npm")}
-    server = subprocess.Popen([PY, "-m", "kb.cli", "--root", str(project), "serve", "--address", f"127.0.0.1:{port}"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [PY, "-m", "kb.cli", "--root", str(project), "serve", "--address", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}/papers/{paper_id}.html"
 
     def page() -> str:
@@ -196,6 +231,7 @@ def rebuild_one(project: Path, paper_id: str) -> float:
                 return r.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
     try:
         deadline = time.time() + 600
         while "<html" not in page():
@@ -257,7 +293,9 @@ def runnables(naive: Child | None = None) -> dict:
     def worker() -> None:
         while True:
             with cv:
-                while todo and running[0] >= (1 if naive is not None and naive.poll() is None else 2):
+                while todo and running[0] >= (
+                    1 if naive is not None and naive.poll() is None else 2
+                ):
                     cv.wait(timeout=0.5)
                 if not todo:
                     return
@@ -297,8 +335,13 @@ def runnables(naive: Child | None = None) -> dict:
     course = {i for i, p in base.papers.items() if p.curriculum and p.runnable}
     # A course paper's tiny run, idea and ablation together (one thread here: conservative).
     slowest = max((r.get("seconds", 0.0) for r in results if r["paper"] in course), default=0.0)
-    return {"runnables_cpu_s": cpu, "runnables_s": seconds, "runnables_passed": len(results) - len(failed),
-            "runnables_count": len(results), "course_tiny_max_s": slowest}
+    return {
+        "runnables_cpu_s": cpu,
+        "runnables_s": seconds,
+        "runnables_passed": len(results) - len(failed),
+        "runnables_count": len(results),
+        "course_tiny_max_s": slowest,
+    }
 
 
 def kb_run_seconds(paper_id: str) -> tuple[float, int | None, float]:
@@ -310,8 +353,12 @@ def kb_run_seconds(paper_id: str) -> tuple[float, int | None, float]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OMP_")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([PY, "-m", "kb.cli", "--root", str(ROOT), "run", paper_id, "--json"],
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [PY, "-m", "kb.cli", "--root", str(ROOT), "run", paper_id, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     seconds = time.perf_counter() - start
     cpu = (cpu_us(resource.getrusage(resource.RUSAGE_CHILDREN)) - cpu_us(before)) / 1e6
     if proc.returncode not in (0, 1):  # 1 is a failed gate: still a timed run
@@ -326,8 +373,9 @@ def spin_one_core() -> subprocess.Popen:
     return subprocess.Popen([PY, "-c", "while True: pass"], preexec_fn=pin)
 
 
-def busy_core(time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_RUNNABLE,
-              repeats: int = 2) -> dict:
+def busy_core(
+    time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_RUNNABLE, repeats: int = 2
+) -> dict:
     """``kb run`` idle, then beside a process spinning on one core: ``busy_core_ratio`` is the
     busy time over the idle time. Threads that spin while they wait, or more threads than free
     cores, made it 2.7x. Idle and busy runs take turns, so a change in the machine's other load
@@ -347,25 +395,37 @@ def busy_core(time_run=kb_run_seconds, spin=spin_one_core, paper_id: str = BUSY_
     # CPU seconds do not grow with other processes' load, only with threads that spin while
     # they wait: on a shared machine, where "idle" is not idle, this ratio still tells.
     idle_cpu, busy_cpu = min(r[2] for r in idle), min(r[2] for r in busy)
-    out = {"busy_core_idle_s": idle_s, "busy_core_busy_s": busy_s, "busy_core_ratio": busy_s / idle_s,
-           "busy_core_cpu_ratio": busy_cpu / idle_cpu if idle_cpu else None,
-           "busy_core_threads_idle": idle[0][1], "busy_core_threads_busy": busy[0][1],
-           "busy_core_load_before": load}
+    out = {
+        "busy_core_idle_s": idle_s,
+        "busy_core_busy_s": busy_s,
+        "busy_core_ratio": busy_s / idle_s,
+        "busy_core_cpu_ratio": busy_cpu / idle_cpu if idle_cpu else None,
+        "busy_core_threads_idle": idle[0][1],
+        "busy_core_threads_busy": busy[0][1],
+        "busy_core_load_before": load,
+    }
     return {k: v for k, v in out.items() if v is not None}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="skip the 1k/10k build growth (≤ 10 minutes)")
-    ap.add_argument("--skip", default="", help="comma-separated stages to skip: "
-                    "build,load,queries,rebuild,runnables,busy,growth")
+    ap.add_argument(
+        "--quick", action="store_true", help="skip the 1k/10k build growth (≤ 10 minutes)"
+    )
+    ap.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated stages to skip: build,load,queries,rebuild,runnables,busy,growth",
+    )
     args = ap.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
     figures: dict = {}
 
     def report(name: str, got: dict, seconds: float) -> None:
         figures.update(got)
-        shown = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in got.items())
+        shown = ", ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in got.items()
+        )
         print(f"[{name}: {seconds:.1f} s] {shown}", file=sys.stderr, flush=True)
 
     def stage(name: str, fn) -> None:
@@ -388,22 +448,30 @@ def main(argv=None) -> int:
         if "queries" not in skip:
             stage("queries", queries)
         if "rebuild" not in skip:
-            stage("rebuild real", lambda: {"rebuild_one_s": rebuild_one(copy_real_project(tmp / "real"), "bert")})
+            stage(
+                "rebuild real",
+                lambda: {"rebuild_one_s": rebuild_one(copy_real_project(tmp / "real"), "bert")},
+            )
 
             def rebuild_2k() -> dict:
                 copy = tmp / "kb2000-serve"
                 if (tmp / "kb2000").is_dir():  # a copy: the naive build may still be reading kb2000
-                    shutil.copytree(tmp / "kb2000", copy, ignore=shutil.ignore_patterns("site", "site-naive"))
+                    shutil.copytree(
+                        tmp / "kb2000", copy, ignore=shutil.ignore_patterns("site", "site-naive")
+                    )
                 else:
                     synth.generate(2000, copy)
                 return {"rebuild_one_2k_s": rebuild_one(copy, "p001000")}
+
             stage("rebuild 2k", rebuild_2k)
         if "runnables" not in skip:
             stage("runnables", lambda: runnables(naive))
         if naive is not None:
             start = time.perf_counter()
             seconds, _, _ = naive.wait()
-            report("naive 2k (beside the rest)", {"naive_2k_s": seconds}, time.perf_counter() - start)
+            report(
+                "naive 2k (beside the rest)", {"naive_2k_s": seconds}, time.perf_counter() - start
+            )
         if "busy" not in skip:  # after the naive build: "idle" means idle
             stage("busy core", busy_core)
         if "growth" not in skip and not args.quick:  # alone, after everything else
@@ -415,20 +483,49 @@ def main(argv=None) -> int:
         figures["peak_rss_mb"] = figures["peak_rss_2k_mb"]
     if "build_1k_s" in figures and "build_10k_s" in figures:
         figures["build_growth_10x"] = figures["build_10k_s"] / figures["build_1k_s"]
-    met = {k: (figures[k] <= lim if op == "<=" else figures[k] >= lim) for k, (op, lim) in BUDGETS.items() if k in figures}
+    met = {
+        k: (figures[k] <= lim if op == "<=" else figures[k] >= lim)
+        for k, (op, lim) in BUDGETS.items()
+        if k in figures
+    }
     if args.quick and not skip:
         met["benchmark_s"] = figures["benchmark_s"] <= QUICK_BUDGET_S
     if "runnables_count" in figures:
         met["runnables_passed"] = figures["runnables_passed"] == figures["runnables_count"]
-    limits = {**BUDGETS, "benchmark_s": ("<=", QUICK_BUDGET_S), "runnables_passed": ("==", figures.get("runnables_count"))}
+    limits = {
+        **BUDGETS,
+        "benchmark_s": ("<=", QUICK_BUDGET_S),
+        "runnables_passed": ("==", figures.get("runnables_count")),
+    }
     print(f"{'figure':<30} {'value':>12}  budget")
     for k, v in figures.items():
-        budget = f"{limits[k][0]} {limits[k][1]:g}  {'ok' if met[k] else 'MISSED'}" if k in met else ""
-        print(f"{k:<30} {v:>12.3f}  {budget}" if isinstance(v, float) else f"{k:<30} {v:>12}  {budget}")
-    machine = {"python": platform.python_version(), "cpus": os.cpu_count(), "machine": platform.machine(),
-               "processor": platform.processor() or None}
-    print(json.dumps({"figures": {k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()},
-                      "met": met, "quick": args.quick, "machine": machine}, sort_keys=True))
+        budget = (
+            f"{limits[k][0]} {limits[k][1]:g}  {'ok' if met[k] else 'MISSED'}" if k in met else ""
+        )
+        print(
+            f"{k:<30} {v:>12.3f}  {budget}"
+            if isinstance(v, float)
+            else f"{k:<30} {v:>12}  {budget}"
+        )
+    machine = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+    }
+    print(
+        json.dumps(
+            {
+                "figures": {
+                    k: round(v, 4) if isinstance(v, float) else v for k, v in figures.items()
+                },
+                "met": met,
+                "quick": args.quick,
+                "machine": machine,
+            },
+            sort_keys=True,
+        )
+    )
     return 0 if all(met.values()) else 1
 
 

@@ -8,6 +8,7 @@ optional figure and 0–3 lineage edges. Edges arrive from earlier papers (so th
 a DAG), mostly from recent papers of the same topic, like a field's lineage. Same N and
 seed → the same bytes.
 """
+
 from __future__ import annotations
 
 import random
@@ -18,11 +19,22 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-WORDS = ("network layer attention gradient training convolution recurrent embedding token image "
-         "sequence model loss learning representation encoder decoder residual normalization "
-         "pooling dropout transformer language vision word context memory feature objective").split()
+WORDS = (
+    "network layer attention gradient training convolution recurrent embedding token image "
+    "sequence model loss learning representation encoder decoder residual normalization "
+    "pooling dropout transformer language vision word context memory feature objective"
+).split()
 HANZI = "神經網路卷積詞嵌入注意力機制遞迴損失函數訓練資料集參數模型向量預訓練微調表示學習編碼解碼殘差正規化池化特徵目標序列影像語言"
-TYPES = ("extends", "generalizes", "inspired-by", "replaces", "uses", "compares-with", "analyzes", "scales")
+TYPES = (
+    "extends",
+    "generalizes",
+    "inspired-by",
+    "replaces",
+    "uses",
+    "compares-with",
+    "analyzes",
+    "scales",
+)
 TRACKS = ("cv", "nlp", "foundations", "generative", "rl")
 
 
@@ -34,13 +46,23 @@ def _zh(rng: random.Random, n: int) -> str:
     return "".join(rng.choice(HANZI) for _ in range(n)) + "。"
 
 
-def record(i: int, rng: random.Random, earlier: list[tuple[str, list[str]]], topic_of: list[int],
-           by_topic: dict[int, list[int]]) -> dict:
+def record(
+    i: int,
+    rng: random.Random,
+    earlier: list[tuple[str, list[str]]],
+    topic_of: list[int],
+    by_topic: dict[int, list[int]],
+) -> dict:
     pid = f"p{i:06d}"
     year = 1990 + i * 35 // max(1, len(topic_of))
-    concepts = [{"id": f"c{k}", "name": {"en": _en(rng, 2)[:-1], "zh-Hant": _zh(rng, 4)[:-1]},
-                 "description": {"en": _en(rng, 12), "zh-Hant": _zh(rng, 20)}}
-                for k in range(rng.randint(1, 3))]
+    concepts = [
+        {
+            "id": f"c{k}",
+            "name": {"en": _en(rng, 2)[:-1], "zh-Hant": _zh(rng, 4)[:-1]},
+            "description": {"en": _en(rng, 12), "zh-Hant": _zh(rng, 20)},
+        }
+        for k in range(rng.randint(1, 3))
+    ]
     lineage = []
     # Like the real KB: ~2.4 lineage edges per paper, most paper → paper, some between concepts;
     # sources mostly among the latest papers of the same topic, now and then from anywhere.
@@ -53,22 +75,59 @@ def record(i: int, rng: random.Random, earlier: list[tuple[str, list[str]]], top
         dst = f"{pid}/{rng.choice(concepts)['id']}" if 0.6 <= kind < 0.65 or kind >= 0.9 else pid
         if any(e["from"] == src and e["to"] == dst for e in lineage):
             continue
-        lineage.append({"from": src, "to": dst, "type": rng.choice(TYPES),
-                        "why": {"en": _en(rng, 14), "zh-Hant": _zh(rng, 24)},
-                        "evidence": f"§{rng.randint(1, 7)}", "basis": rng.choice(("stated", "interpretation"))})
+        lineage.append(
+            {
+                "from": src,
+                "to": dst,
+                "type": rng.choice(TYPES),
+                "why": {"en": _en(rng, 14), "zh-Hant": _zh(rng, 24)},
+                "evidence": f"§{rng.randint(1, 7)}",
+                "basis": rng.choice(("stated", "interpretation")),
+            }
+        )
     rec = {
-        "id": pid, "title": _en(rng, 7)[:-1], "authors": [f"Author {rng.randint(1, 5000)}" for _ in range(rng.randint(1, 6))],
-        "year": year, "venue": rng.choice(("NeurIPS", "ICML", "ICLR", "CVPR", "ACL", "EMNLP", "JMLR")),
-        "arxiv": f"{year % 100:02d}{rng.randint(1, 12):02d}.{rng.randint(10000, 99999)}" if year >= 2008 else None,
-        "bibtex": {"type": "inproceedings", "key": f"author{i}{year}", "fields": {"pages": f"{i % 900 + 1}--{i % 900 + 9}"}},
-        "citations": [{"count": rng.randint(0, 90000), "source": "Semantic Scholar", "as_of": "2026-11"}],
-        "track": TRACKS[topic_of[i] % len(TRACKS)], "tags": sorted({rng.choice(WORDS) for _ in range(3)}),
-        "summary": {"overview": {"en": " ".join(_en(rng, 15) for _ in range(4)), "zh-Hant": "".join(_zh(rng, 30) for _ in range(4))}},
-        "passages": [{"quote": _en(rng, 20), "section": f"§{k + 1}", "translation": _zh(rng, 30)} for k in range(rng.randint(0, 2))],
-        "reading": [{"kind": "paper", "title": "Paper", "url": f"https://example.org/papers/{pid}"}],
+        "id": pid,
+        "title": _en(rng, 7)[:-1],
+        "authors": [f"Author {rng.randint(1, 5000)}" for _ in range(rng.randint(1, 6))],
+        "year": year,
+        "venue": rng.choice(("NeurIPS", "ICML", "ICLR", "CVPR", "ACL", "EMNLP", "JMLR")),
+        "arxiv": f"{year % 100:02d}{rng.randint(1, 12):02d}.{rng.randint(10000, 99999)}"
+        if year >= 2008
+        else None,
+        "bibtex": {
+            "type": "inproceedings",
+            "key": f"author{i}{year}",
+            "fields": {"pages": f"{i % 900 + 1}--{i % 900 + 9}"},
+        },
+        "citations": [
+            {"count": rng.randint(0, 90000), "source": "Semantic Scholar", "as_of": "2026-11"}
+        ],
+        "track": TRACKS[topic_of[i] % len(TRACKS)],
+        "tags": sorted({rng.choice(WORDS) for _ in range(3)}),
+        "summary": {
+            "overview": {
+                "en": " ".join(_en(rng, 15) for _ in range(4)),
+                "zh-Hant": "".join(_zh(rng, 30) for _ in range(4)),
+            }
+        },
+        "passages": [
+            {"quote": _en(rng, 20), "section": f"§{k + 1}", "translation": _zh(rng, 30)}
+            for k in range(rng.randint(0, 2))
+        ],
+        "reading": [
+            {"kind": "paper", "title": "Paper", "url": f"https://example.org/papers/{pid}"}
+        ],
         "concepts": concepts,
-        "figures": [{"id": "params", "value": rng.randint(10**5, 10**9), "unit": "parameters", "source": "Table 1"}]
-        if rng.random() < 0.3 else [],
+        "figures": [
+            {
+                "id": "params",
+                "value": rng.randint(10**5, 10**9),
+                "unit": "parameters",
+                "source": "Table 1",
+            }
+        ]
+        if rng.random() < 0.3
+        else [],
         "lineage": lineage,
     }
     if rec["arxiv"] is None:

@@ -4,11 +4,12 @@ A problem prints as ``path:line:col: Paper(id='bert') › field.path: message``,
 shape editors and CI logs already understand (after pre-commit/cfgv, with the line
 numbers mkdocs lacks).
 """
+
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 
 class KBError(Exception):
@@ -26,7 +27,7 @@ class NoPath(KBError):
 class ValidationFailed(KBError):
     """Loading stopped: the records have problems (see ``.problems``)."""
 
-    def __init__(self, problems: list["Problem"]):
+    def __init__(self, problems: list[Problem]):
         self.problems = sorted(problems)
         errors = [p for p in self.problems if p.severity == "error"]
         records = {p.path for p in errors}

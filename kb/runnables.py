@@ -7,6 +7,7 @@ torch, never imports a runnable, and only runs files under ``runnable/`` named b
 starts; the child's threads and OpenMP wait policy are chosen by :func:`child_env`; the
 result is judged by the record's gate as a contrast (:func:`judge`).
 """
+
 from __future__ import annotations
 
 import ast
@@ -90,8 +91,11 @@ def describe(path: Path) -> RunnableInfo:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     gate, presets = None, []
     for node in tree.body:
-        if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name)):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             name = node.targets[0].id
             if name == "GATE":
                 gate = tuple(ast.literal_eval(node.value))
@@ -99,13 +103,17 @@ def describe(path: Path) -> RunnableInfo:
                 presets = [ast.literal_eval(k) for k in node.value.keys if k is not None]
     doc = ast.get_docstring(tree) or ""
     m = re.search(r"arxiv\.org/abs/(\d{4}\.\d{4,5})", doc)
-    return RunnableInfo(path.stem, path, doc, gate, presets, m.group(1) if m else None,
-                        _config_fields(tree))
+    return RunnableInfo(
+        path.stem, path, doc, gate, presets, m.group(1) if m else None, _config_fields(tree)
+    )
 
 
 def discover(root: Path) -> dict[str, RunnableInfo]:
-    return {p.stem: describe(p) for p in sorted((root / "runnable").glob("*.py"))
-            if not p.stem.startswith("_")}
+    return {
+        p.stem: describe(p)
+        for p in sorted((root / "runnable").glob("*.py"))
+        if not p.stem.startswith("_")
+    }
 
 
 # Typed values: the same rules as runnable/_cli.py (tests/runnable/test_cli_parser.py holds the
@@ -119,14 +127,14 @@ def kind_of(default, annotation: str = "") -> tuple[str, str]:
     >>> kind_of((3, 4)), kind_of(..., "float | None"), kind_of(True)
     (('tuple', 'int'), ('float', 'any'), ('bool', 'any'))
     """
-    for t in (bool, int, float, str, tuple, list):          # bool before int: True is an int
+    for t in (bool, int, float, str, tuple, list):  # bool before int: True is an int
         if isinstance(default, t):
             elem = kind_of(default[0])[0] if t in (tuple, list) and default else "any"
             return t.__name__, elem
     ann = annotation.replace(" ", "").replace("Optional[", "").replace("|None", "")
     for name in ("bool", "int", "float", "str", "tuple", "list"):
         if ann.lower().startswith(name):
-            inner = ann[len(name):].strip("[]").split(",")[0]
+            inner = ann[len(name) :].strip("[]").split(",")[0]
             return name, inner if inner in ("bool", "int", "float", "str") else "any"
     return "any", "any"
 
@@ -145,8 +153,9 @@ def parse_value(text: str, kind: str, elem: str = "any"):
         try:
             return int(text) if kind == "int" else float(text)
         except ValueError:
-            raise ValueError(f"takes {'an int' if kind == 'int' else 'a float'}, not {text!r}") \
-                from None
+            raise ValueError(
+                f"takes {'an int' if kind == 'int' else 'a float'}, not {text!r}"
+            ) from None
     if kind == "str":
         return text
     if kind in ("tuple", "list"):
@@ -156,11 +165,13 @@ def parse_value(text: str, kind: str, elem: str = "any"):
         try:
             items = ast.literal_eval(f"({s},)") if s.strip() else ()
         except (ValueError, SyntaxError):
-            items = [w.strip() for w in s.split(",")]       # bare words: a tuple of strings
-        items = [parse_value(str(v), elem) if elem != "any" and not isinstance(v, tuple) else v
-                 for v in items]
+            items = [w.strip() for w in s.split(",")]  # bare words: a tuple of strings
+        items = [
+            parse_value(str(v), elem) if elem != "any" and not isinstance(v, tuple) else v
+            for v in items
+        ]
         return tuple(items) if kind == "tuple" else list(items)
-    try:                                                    # no default to go by
+    try:  # no default to go by
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
@@ -172,15 +183,18 @@ def parse_overrides(info: RunnableInfo, items) -> dict:
     An unknown field or a value of the wrong type is a :class:`KBError` naming the file, before
     any child starts.
     """
-    pairs = items.items() if isinstance(items, dict) else (
-        i.removeprefix("--").partition("=")[::2] for i in items)
+    pairs = (
+        items.items()
+        if isinstance(items, dict)
+        else (i.removeprefix("--").partition("=")[::2] for i in items)
+    )
     where = f"runnable/{info.path.name}"
     out = {}
     for key, text in pairs:
         key = key.replace("-", "_")
         if key not in info.fields:
             raise KBError(f"{where}: unknown field {key!r}{did_you_mean(key, info.fields)}")
-        if not isinstance(text, str):                        # already typed (a library caller)
+        if not isinstance(text, str):  # already typed (a library caller)
             out[key] = text
             continue
         try:
@@ -205,8 +219,11 @@ def run_key(preset: str, device: str, overrides: dict | None = None) -> str:
     >>> run_key("tiny", "cpu", {"lr": 0.01, "amp": False})
     'tiny+amp=false+lr=0.01@cpu'
     """
-    return preset + "".join(f"+{k}={_shown(v)}" for k, v in sorted((overrides or {}).items())) \
+    return (
+        preset
+        + "".join(f"+{k}={_shown(v)}" for k, v in sorted((overrides or {}).items()))
         + f"@{device}"
+    )
 
 
 def busy_cores(before: str, after: str, ncpu: int) -> float:
@@ -217,7 +234,7 @@ def busy_cores(before: str, after: str, ncpu: int) -> float:
     """
     b, a = ([int(x) for x in line.split()[1:]] for line in (before, after))
     total = sum(a) - sum(b)
-    idle = (a[3] - b[3]) + (a[4] - b[4] if len(a) > 4 else 0)   # idle + iowait
+    idle = (a[3] - b[3]) + (a[4] - b[4] if len(a) > 4 else 0)  # idle + iowait
     return (1 - idle / total) * ncpu if total > 0 else 0.0
 
 
@@ -255,8 +272,11 @@ def child_env(jobs: int = 1, environ=None, cores: int | None = None, free=free_c
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not env.get("OMP_NUM_THREADS", "").strip():
         if cores is None:
-            cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+            cores = (
+                len(os.sched_getaffinity(0))
+                if hasattr(os, "sched_getaffinity")
                 else os.cpu_count() or 1
+            )
         env["OMP_NUM_THREADS"] = str(max(1, free(cores) // max(1, jobs)))
     return env
 
@@ -271,14 +291,31 @@ def _file_for(base, paper_id: str) -> Path:
     return path
 
 
-def _child(path: Path, preset: str, device: str, mode: str, overrides: dict, timeout: float,
-           env: dict | None = None) -> dict:
+def _child(
+    path: Path,
+    preset: str,
+    device: str,
+    mode: str,
+    overrides: dict,
+    timeout: float,
+    env: dict | None = None,
+) -> dict:
     root = path.parent.parent
-    cmd = [sys.executable, "-c", _CHILD, str(path), str(root), preset, device, mode,
-           json.dumps(overrides)]
+    cmd = [
+        sys.executable,
+        "-c",
+        _CHILD,
+        str(path),
+        str(root),
+        preset,
+        device,
+        mode,
+        json.dumps(overrides),
+    ]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=env or child_env(), cwd=root)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env or child_env(), cwd=root
+        )
     except subprocess.TimeoutExpired:
         raise KBError(f"{path.name}: timed out after {timeout:.0f} s") from None
     lines = proc.stdout.strip().splitlines()
@@ -297,8 +334,9 @@ def params(base, paper_id: str, preset: str = "paper", overrides=None) -> dict:
     """The preset's parameter count, built on the meta device, and the record's figure."""
     paper = base.paper(paper_id)
     typed = overrides_for(base, paper_id, overrides)
-    counted = _child(_file_for(base, paper_id), preset, "cpu", "params", typed, 300,
-                     child_env(free=lambda n: n))["params"]
+    counted = _child(
+        _file_for(base, paper_id), preset, "cpu", "params", typed, 300, child_env(free=lambda n: n)
+    )["params"]
     stated = next((f.value for f in paper.figures if f.id == paper.runnable.params_figure), None)
     out = {"paper": paper_id, "preset": preset, "params": counted, "stated": stated}
     return dict(out, overrides=typed) if typed else out
@@ -320,20 +358,34 @@ def judge(out: dict, gate) -> dict:
     verdict = {"value": value, "idea_passed": passes(value, gate)}
     if isinstance(out.get("ablation"), dict):
         a = out["ablation"]
-        verdict["ablation"] = {"name": str(a["name"]), "value": float(a["value"]),
-                               "passed": passes(float(a["value"]), gate)}
+        verdict["ablation"] = {
+            "name": str(a["name"]),
+            "value": float(a["value"]),
+            "passed": passes(float(a["value"]), gate),
+        }
     conditions = {str(k): bool(v) for k, v in (out.get("conditions") or {}).items()}
     ablation_ok = not verdict.get("ablation", {}).get("passed", False)
-    if (out.get("passed") is False and verdict["idea_passed"] and ablation_ok
-            and all(conditions.values())):
+    if (
+        out.get("passed") is False
+        and verdict["idea_passed"]
+        and ablation_ok
+        and all(conditions.values())
+    ):
         conditions["the runnable's own verdict"] = False
     verdict["conditions"] = conditions
     verdict["passed"] = verdict["idea_passed"] and ablation_ok and all(conditions.values())
     return verdict
 
 
-def run(base, paper_id: str, preset: str = "tiny", device: str = "cpu", timeout: float = 600,
-        overrides=None, env: dict | None = None) -> dict:
+def run(
+    base,
+    paper_id: str,
+    preset: str = "tiny",
+    device: str = "cpu",
+    timeout: float = 600,
+    overrides=None,
+    env: dict | None = None,
+) -> dict:
     """Train one runnable in its own process and judge it by the record's gate.
 
     ``overrides`` are ``field=value`` strings (or a dict) typed by the runnable's Config; an
@@ -343,14 +395,22 @@ def run(base, paper_id: str, preset: str = "tiny", device: str = "cpu", timeout:
     paper = base.paper(paper_id)
     typed = overrides_for(base, paper_id, overrides)
     start = time.perf_counter()
-    out = _child(_file_for(base, paper_id), preset, device, "train", typed, timeout,
-                 env or child_env())
+    out = _child(
+        _file_for(base, paper_id), preset, device, "train", typed, timeout, env or child_env()
+    )
     gate = paper.runnable.gate
     verdict = judge(out, gate)
-    result = {"paper": paper_id, "preset": preset, "device": device, "metric": gate.metric,
-              "value": verdict["value"], "gate": f"{gate.metric} {gate.op} {gate.value}",
-              "passed": verdict["passed"], "seconds": round(time.perf_counter() - start, 2),
-              "params": out.get("params")}
+    result = {
+        "paper": paper_id,
+        "preset": preset,
+        "device": device,
+        "metric": gate.metric,
+        "value": verdict["value"],
+        "gate": f"{gate.metric} {gate.op} {gate.value}",
+        "passed": verdict["passed"],
+        "seconds": round(time.perf_counter() - start, 2),
+        "params": out.get("params"),
+    }
     if "ablation" in verdict:
         result["ablation"] = verdict["ablation"]
     result["conditions"] = verdict["conditions"]
@@ -377,8 +437,9 @@ def summary_line(r: dict) -> str:
     a = r.get("ablation")
     line = f"{r['metric']} = {r['value']:.4f}"
     line += f" vs {a['name']} = {a['value']:.4f}" if a else ""
-    why = ([f"{a['name']} passes the gate too"] if a and a["passed"] else []) + \
-        [f"{k} false" for k, v in r.get("conditions", {}).items() if not v]
+    why = ([f"{a['name']} passes the gate too"] if a and a["passed"] else []) + [
+        f"{k} false" for k, v in r.get("conditions", {}).items() if not v
+    ]
     verdict = "passed" if r["passed"] else "FAILED" + (": " + "; ".join(why) if why else "")
     return f"{line} ({r['gate']}) {verdict} in {r['seconds']:.1f} s"
 
@@ -396,12 +457,18 @@ def record(root: Path, result: dict) -> Path:
     (:func:`run_key`), never as the plain preset's result.
     """
     status = _git(root, "status", "--porcelain")
-    entry = dict(result, commit=_git(root, "rev-parse", "--short", "HEAD") or None,
-                 dirty=None if status is None else bool(status),
-                 date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    entry = dict(
+        result,
+        commit=_git(root, "rev-parse", "--short", "HEAD") or None,
+        dirty=None if status is None else bool(status),
+        date=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     out = root / "results" / f"{result['paper']}.json"
-    data = json.loads(out.read_text(encoding="utf-8")) if out.is_file() \
+    data = (
+        json.loads(out.read_text(encoding="utf-8"))
+        if out.is_file()
         else {"paper": result["paper"], "runs": {}}
+    )
     data["runs"][run_key(result["preset"], result["device"], result.get("overrides"))] = entry
     out.parent.mkdir(exist_ok=True)
     tmp = out.with_suffix(".json.tmp")

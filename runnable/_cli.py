@@ -12,6 +12,7 @@ A runnable's ``main`` is one line::
 tuple, anything for a str. ``kb run --set field=value`` reads values by the same rules
 (``kb/runnables.py``, which never imports torch; a test keeps the two in step).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,14 +28,14 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 def kind_of(default, annotation: str = "") -> tuple[str, str]:
     """(kind, element kind) of a field: from its default value, else from its annotation."""
-    for t in (bool, int, float, str, tuple, list):          # bool before int: True is an int
+    for t in (bool, int, float, str, tuple, list):  # bool before int: True is an int
         if isinstance(default, t):
             elem = kind_of(default[0])[0] if t in (tuple, list) and default else "any"
             return t.__name__, elem
     ann = annotation.replace(" ", "").replace("Optional[", "").replace("|None", "")
     for name in ("bool", "int", "float", "str", "tuple", "list"):
         if ann.lower().startswith(name):
-            inner = ann[len(name):].strip("[]").split(",")[0]
+            inner = ann[len(name) :].strip("[]").split(",")[0]
             return name, inner if inner in ("bool", "int", "float", "str") else "any"
     return "any", "any"
 
@@ -64,11 +65,13 @@ def parse_value(text: str, kind: str, elem: str = "any"):
         try:
             items = ast.literal_eval(f"({s},)") if s.strip() else ()
         except (ValueError, SyntaxError):
-            items = [w.strip() for w in s.split(",")]       # bare words: a tuple of strings
-        items = [parse_value(str(v), elem) if elem != "any" and not isinstance(v, tuple) else v
-                 for v in items]
+            items = [w.strip() for w in s.split(",")]  # bare words: a tuple of strings
+        items = [
+            parse_value(str(v), elem) if elem != "any" and not isinstance(v, tuple) else v
+            for v in items
+        ]
         return tuple(items) if kind == "tuple" else list(items)
-    try:                                                    # no default to go by
+    try:  # no default to go by
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         return text
@@ -89,8 +92,11 @@ def override(cfg, items: list[str], where: str = "runnable"):
             hint = did_you_mean(key, fields) if sep else " (write --field=value)"
             raise ValueError(f"{where}: unknown field {key!r}{hint}")
         f = fields[key]
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        default = (
+            f.default
+            if f.default is not dataclasses.MISSING
+            else (f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        )
         try:
             value = parse_value(text, *kind_of(default, str(f.type)))
         except ValueError as e:
@@ -133,13 +139,23 @@ def run_main(doc: str, presets: dict, train, argv=None, gate=None) -> int:
     except ValueError as e:
         ap.error(str(e))
     result = train(cfg, args.device)
-    dist = sys.modules.get("torch.distributed")             # under torchrun: rank 0 reports
+    dist = sys.modules.get("torch.distributed")  # under torchrun: rank 0 reports
     ranked = dist is not None and dist.is_available() and dist.is_initialized()
     if not ranked or dist.get_rank() == 0:
         scalars = {k: v for k, v in result.items() if isinstance(v, (int, float, str, bool))}
-        print(json.dumps(result, default=float) if args.json else "\n".join(
-            [summary(result, gate)] + [f"{k}: {v}" for k, v in scalars.items()
-                                       if k not in ("metric", "value", "passed")]), flush=True)
+        print(
+            json.dumps(result, default=float)
+            if args.json
+            else "\n".join(
+                [summary(result, gate)]
+                + [
+                    f"{k}: {v}"
+                    for k, v in scalars.items()
+                    if k not in ("metric", "value", "passed")
+                ]
+            ),
+            flush=True,
+        )
     if ranked:
         dist.destroy_process_group()
     return 0 if result["passed"] else 1

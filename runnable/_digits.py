@@ -5,6 +5,7 @@ split, digits placed at random positions on a larger canvas (so that a pixel's m
 from image to image and a nearest-neighbour lookup stops working), accuracy, and the shell of
 a training loop that scores the held-out set after every epoch for the page's chart.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -20,8 +21,9 @@ def load_digits(size: int = 8, test_size: int = 500):
     The held-out split is fixed (drawn with seed 0), whatever the training seed.
     """
     from sklearn.datasets import load_digits as sk_digits
+
     d = sk_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0    # (N, 1, 8, 8)
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
     if size != 8:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
     y = torch.tensor(d.target)
@@ -42,17 +44,23 @@ def place(x: torch.Tensor, canvas: int, seed: int, max_shift: int | None = None)
     off = torch.randint(lo, hi + 1, (n, 2), generator=torch.Generator().manual_seed(seed))
     out = x.new_zeros(n, 1, canvas, canvas)
     for i, (dy, dx) in enumerate(off.tolist()):
-        out[i, :, dy:dy + s, dx:dx + s] = x[i]
+        out[i, :, dy : dy + s, dx : dx + s] = x[i]
     return out
 
 
-def load_shifted(size: int, canvas: int, train_shift: int, test_shift: int,
-                 test_size: int = 500, channels: int = 1):
+def load_shifted(
+    size: int,
+    canvas: int,
+    train_shift: int,
+    test_shift: int,
+    test_size: int = 500,
+    channels: int = 1,
+):
     """Digits at size x size, each at its own random offset on the canvas: training digits at
     most `train_shift` pixels off centre, held-out ones up to `test_shift`; zero mean, unit
     variance; repeated over `channels`. Returns x_tr, y_tr, x_te, y_te."""
     x_tr, y_tr, x_te, y_te = load_digits(size, test_size)
-    x_tr = place(x_tr, canvas, seed=1, max_shift=train_shift)          # (N, 1, canvas, canvas)
+    x_tr = place(x_tr, canvas, seed=1, max_shift=train_shift)  # (N, 1, canvas, canvas)
     x_te = place(x_te, canvas, seed=2, max_shift=test_shift)
     x_tr, x_te = standardise(x_tr, x_te, like=x_tr)
     x_tr, x_te = (x.expand(-1, channels, -1, -1).contiguous() for x in (x_tr, x_te))
@@ -88,14 +96,29 @@ def standardise(*xs: torch.Tensor, like: torch.Tensor) -> list[torch.Tensor]:
 def accuracy(model: nn.Module, x, y, device="cpu", batch=500, pick=torch.argmax) -> float:
     """Share of examples whose top score is the label (`pick=torch.argmin` for distances)."""
     model.eval()
-    hits = sum((pick(model(x[i:i + batch].to(device)), 1).cpu() == y[i:i + batch]).sum().item()
-               for i in range(0, len(y), batch))
+    hits = sum(
+        (pick(model(x[i : i + batch].to(device)), 1).cpu() == y[i : i + batch]).sum().item()
+        for i in range(0, len(y), batch)
+    )
     return hits / len(y)
 
 
-def fit(model: nn.Module, data, loss_fn: Callable, opt, *, epochs: int, batch_size: int,
-        seed: int, device="cpu", sched=None, step_sched=False, augment=None,
-        score: Callable | None = None, channels_last=False) -> list[float]:
+def fit(
+    model: nn.Module,
+    data,
+    loss_fn: Callable,
+    opt,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    device="cpu",
+    sched=None,
+    step_sched=False,
+    augment=None,
+    score: Callable | None = None,
+    channels_last=False,
+) -> list[float]:
     """Train for `epochs` over shuffled mini-batches and return the held-out score after each.
 
     `loss_fn(model, xb, yb)` gives the loss; `augment(xb, g)` changes a training batch;

@@ -10,6 +10,7 @@ Gate: held-out perplexity <= 80 (the unigram model gets about 216, the trained m
 the speed-up over a full softmax is reported, not gated.
 Run: kb run adaptive-softmax
 """
+
 from __future__ import annotations
 
 import math
@@ -25,19 +26,19 @@ GATE = ("perplexity", "<=", 80.0)
 
 @dataclass
 class Config:
-    V: int = 4000               # vocabulary, token id = frequency rank
+    V: int = 4000  # vocabulary, token id = frequency rank
     cutoffs: tuple = (200, 1000)  # head = ids < 200; tails [200, 1000) and [1000, V)
-    div_value: float = 4.0      # §4.3: cluster i projects to d / 4^i
+    div_value: float = 4.0  # §4.3: cluster i projects to d / 4^i
     emb: int = 64
-    d: int = 64                 # LSTM hidden size = input size of the softmax
-    zipf_s: float = 1.0         # unigram frequency ~ 1 / rank^s
-    rho: float = 0.6            # chance that the next word is the fixed successor of the current one
+    d: int = 64  # LSTM hidden size = input size of the softmax
+    zipf_s: float = 1.0  # unigram frequency ~ 1 / rank^s
+    rho: float = 0.6  # chance that the next word is the fixed successor of the current one
     T: int = 32
     steps: int = 300
     batch_size: int = 32
-    lr: float = 1e-2            # Adagrad in the paper; Adam here
+    lr: float = 1e-2  # Adagrad in the paper; Adam here
     clip: float = 1.0
-    n_test: int = 200           # held-out sequences of length T
+    n_test: int = 200  # held-out sequences of length T
     seed: int = 0
     amp_bf16: bool = False
 
@@ -47,8 +48,17 @@ PRESETS = {
     # A stand-in at One Billion Word scale (793,471 words). The paper states no total parameter count
     # for its models; the LSTM size here is an assumption, the cluster scheme (head + tails, d / 4^i) is the paper's.
     "paper": Config(V=793_471, cutoffs=(8000, 40000, 200000), emb=512, d=512),
-    "gpu": Config(V=100_000, cutoffs=(2000, 10000, 40000), emb=256, d=512, T=64, steps=3000,
-                  batch_size=128, lr=2e-3, amp_bf16=True),
+    "gpu": Config(
+        V=100_000,
+        cutoffs=(2000, 10000, 40000),
+        emb=256,
+        d=512,
+        T=64,
+        steps=3000,
+        batch_size=128,
+        lr=2e-3,
+        amp_bf16=True,
+    ),
 }
 
 
@@ -57,33 +67,47 @@ class AdaptiveSoftmax(nn.Module):
 
     def __init__(self, d: int, V: int, cutoffs, div_value: float = 4.0):
         super().__init__()
-        self.bounds = [0, *cutoffs, V]                             # cluster i: ids in [bounds[i], bounds[i+1])
+        self.bounds = [0, *cutoffs, V]  # cluster i: ids in [bounds[i], bounds[i+1])
         self.shortlist, self.n_tails = cutoffs[0], len(cutoffs)
         self.head = nn.Linear(d, self.shortlist + self.n_tails, bias=False)
         self.tail = nn.ModuleList(
-            nn.Sequential(nn.Linear(d, int(d // div_value ** (i + 1)), bias=False),  # §4.3: d -> d / 4^(i+1)
-                          nn.Linear(int(d // div_value ** (i + 1)), self.bounds[i + 2] - self.bounds[i + 1], bias=False))
-            for i in range(self.n_tails))
+            nn.Sequential(
+                nn.Linear(d, int(d // div_value ** (i + 1)), bias=False),  # §4.3: d -> d / 4^(i+1)
+                nn.Linear(
+                    int(d // div_value ** (i + 1)),
+                    self.bounds[i + 2] - self.bounds[i + 1],
+                    bias=False,
+                ),
+            )
+            for i in range(self.n_tails)
+        )
 
-    def log_prob(self, h):                                         # (N, d) -> (N, V), every word
-        head_lp = F.log_softmax(self.head(h).float(), -1)          # (N, shortlist + n_tails)
-        parts = [head_lp[:, :self.shortlist]]
-        for i, tail in enumerate(self.tail):                       # log p(i | h) + log p(w | i, h)
+    def log_prob(self, h):  # (N, d) -> (N, V), every word
+        head_lp = F.log_softmax(self.head(h).float(), -1)  # (N, shortlist + n_tails)
+        parts = [head_lp[:, : self.shortlist]]
+        for i, tail in enumerate(self.tail):  # log p(i | h) + log p(w | i, h)
             parts.append(head_lp[:, self.shortlist + i, None] + F.log_softmax(tail(h).float(), -1))
         return torch.cat(parts, -1)
 
-    def forward(self, h, target):                                  # (N, d), (N,) -> log p(target), loss
+    def forward(self, h, target):  # (N, d), (N,) -> log p(target), loss
         head_lp = F.log_softmax(self.head(h).float(), -1)
         in_head = target < self.shortlist
-        out = torch.where(in_head, head_lp.gather(1, target.clamp(max=self.shortlist - 1)[:, None])[:, 0], 0.0)
+        out = torch.where(
+            in_head, head_lp.gather(1, target.clamp(max=self.shortlist - 1)[:, None])[:, 0], 0.0
+        )
         for i, tail in enumerate(self.tail):
             lo, hi = self.bounds[i + 1], self.bounds[i + 2]
-            idx = ((target >= lo) & (target < hi)).nonzero()[:, 0]  # only rows whose target is in cluster i
+            idx = ((target >= lo) & (target < hi)).nonzero()[
+                :, 0
+            ]  # only rows whose target is in cluster i
             if len(idx) == 0:
                 continue
-            tail_lp = F.log_softmax(tail(h[idx]).float(), -1)      # (n_i, hi - lo)
-            lp = head_lp[idx, self.shortlist + i] + tail_lp.gather(1, (target[idx] - lo)[:, None])[:, 0]
-            out = out.index_put((idx,), lp)                        # differentiable scatter
+            tail_lp = F.log_softmax(tail(h[idx]).float(), -1)  # (n_i, hi - lo)
+            lp = (
+                head_lp[idx, self.shortlist + i]
+                + tail_lp.gather(1, (target[idx] - lo)[:, None])[:, 0]
+            )
+            out = out.index_put((idx,), lp)  # differentiable scatter
         return out, -out.mean()
 
 
@@ -94,8 +118,8 @@ class LanguageModel(nn.Module):
         self.lstm = nn.LSTM(cfg.emb, cfg.d, batch_first=True)
         self.softmax = AdaptiveSoftmax(cfg.d, cfg.V, cfg.cutoffs, cfg.div_value)
 
-    def forward(self, x, y):                                       # (B, T), (B, T) -> log p(y), loss
-        h, _ = self.lstm(self.embed(x))                            # (B, T, d)
+    def forward(self, x, y):  # (B, T), (B, T) -> log p(y), loss
+        h, _ = self.lstm(self.embed(x))  # (B, T, d)
         return self.softmax(h.flatten(0, 1), y.flatten())
 
 
@@ -105,7 +129,7 @@ def build_model(cfg: Config) -> nn.Module:
 
 def zipf(cfg: Config) -> torch.Tensor:
     p = 1.0 / torch.arange(1, cfg.V + 1, dtype=torch.float64) ** cfg.zipf_s
-    return (p / p.sum()).float()                                   # (V,), id = frequency rank
+    return (p / p.sum()).float()  # (V,), id = frequency rank
 
 
 def make_data(cfg: Config, n: int, succ: torch.Tensor, g: torch.Generator) -> torch.Tensor:
@@ -133,14 +157,19 @@ def time_fwd_bwd(fn, h, y, reps: int = 3) -> float:
 
 def train(cfg: Config, device: str = "cpu") -> dict:
     torch.manual_seed(cfg.seed)
-    g, g_test = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 10_000)
+    g, g_test = (
+        torch.Generator().manual_seed(cfg.seed),
+        torch.Generator().manual_seed(cfg.seed + 10_000),
+    )
     succ = torch.multinomial(zipf(cfg), cfg.V, True, generator=g)  # the hidden structure to learn
-    test = make_data(cfg, cfg.n_test, succ, g_test).to(device)     # held-out sequences
+    test = make_data(cfg, cfg.n_test, succ, g_test).to(device)  # held-out sequences
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda"))
-    counts = torch.ones(cfg.V)                                     # unigram baseline, add-one smoothed
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
+    counts = torch.ones(cfg.V)  # unigram baseline, add-one smoothed
     start, tokens = time.perf_counter(), 0
     for _ in range(cfg.steps):
         seq = make_data(cfg, cfg.batch_size, succ, g)
@@ -161,16 +190,24 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     value = math.exp(nll)
     unigram = math.exp(-(counts / counts.sum()).log()[test[:, 1:].flatten().cpu()].mean().item())
     # Speed: the adaptive softmax against a full softmax of the same input size, forward + backward.
-    y = test[:, 1:].flatten()[:cfg.batch_size * cfg.T]             # real targets, Zipf-distributed
+    y = test[:, 1:].flatten()[: cfg.batch_size * cfg.T]  # real targets, Zipf-distributed
     h = torch.randn(len(y), cfg.d, device=device)
     full = nn.Linear(cfg.d, cfg.V, bias=False).to(device)
     t_full = time_fwd_bwd(lambda h_, y_: F.cross_entropy(full(h_), y_), h, y)
     t_adaptive = time_fwd_bwd(lambda h_, y_: model.softmax(h_, y_)[1], h, y)
     params = sum(p.numel() for p in model.parameters())
-    return {"metric": GATE[0], "value": value, "passed": value <= GATE[2], "unigram_perplexity": unigram,
-            "speedup_vs_full_softmax": t_full / t_adaptive, "params": params, "final_loss": loss.item(),
-            "seconds": time.perf_counter() - start, "tokens_per_s": tokens / train_s,
-            "model_flops_per_s": 6 * params * tokens / train_s}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": value <= GATE[2],
+        "unigram_perplexity": unigram,
+        "speedup_vs_full_softmax": t_full / t_adaptive,
+        "params": params,
+        "final_loss": loss.item(),
+        "seconds": time.perf_counter() - start,
+        "tokens_per_s": tokens / train_s,
+        "model_flops_per_s": 6 * params * tokens / train_s,
+    }
 
 
 def main(argv=None) -> int:

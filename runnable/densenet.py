@@ -11,6 +11,7 @@ trained the same way. Tiny: a DenseNet with k=2 (8.8k parameters) and a ResNet-2
 (9.9k) on scikit-learn's digits (12x12) placed anywhere up to 4 pixels off centre on 20x20.
 Run: python -m runnable.densenet --preset tiny
 """
+
 from __future__ import annotations
 
 import time
@@ -30,29 +31,48 @@ class Config:
     image_size: int = 20
     in_channels: int = 1
     num_classes: int = 10
-    depth: int = 16                  # L: all conv/linear layers; (L - 4) / 3 per block (no BC)
-    k: int = 2                       # growth rate
-    bottleneck: bool = False         # B: 1x1 conv to 4k maps before each 3x3 (§3)
-    theta: float = 1.0               # C: compression of transition layers (§3), 0.5 for BC
-    dropout: float = 0.0             # §4.2: 0.2 after each conv when no data augmentation
-    res_width: int = 3               # the ablation: ResNet with widths w, 2w, 4w ...
-    res_blocks: int = 3              # ... and this many basic blocks per stage (6n + 2 layers)
-    digit_size: int = 12             # tiny data: digits upsampled to this, placed at most
-    max_shift: int = 4               # this many pixels off centre
+    depth: int = 16  # L: all conv/linear layers; (L - 4) / 3 per block (no BC)
+    k: int = 2  # growth rate
+    bottleneck: bool = False  # B: 1x1 conv to 4k maps before each 3x3 (§3)
+    theta: float = 1.0  # C: compression of transition layers (§3), 0.5 for BC
+    dropout: float = 0.0  # §4.2: 0.2 after each conv when no data augmentation
+    res_width: int = 3  # the ablation: ResNet with widths w, 2w, 4w ...
+    res_blocks: int = 3  # ... and this many basic blocks per stage (6n + 2 layers)
+    digit_size: int = 12  # tiny data: digits upsampled to this, placed at most
+    max_shift: int = 4  # this many pixels off centre
     epochs: int = 6
     batch_size: int = 32
-    lr: float = 0.1                  # §4.2: SGD, Nesterov momentum 0.9, weight decay 1e-4
+    lr: float = 0.1  # §4.2: SGD, Nesterov momentum 0.9, weight decay 1e-4
     test_size: int = 500
     seed: int = 0
 
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(image_size=32, in_channels=3, depth=40, k=12, dropout=0.2, epochs=300,
-                    batch_size=64, res_width=16, res_blocks=11),   # Table 2: DenseNet (L=40, k=12)
-    "gpu": Config(image_size=32, depth=100, k=12, bottleneck=True, theta=0.5, epochs=60,
-                  batch_size=128, res_width=16, res_blocks=9,    # DenseNet-BC (L=100, k=12)
-                  digit_size=20, max_shift=6),
+    "paper": Config(
+        image_size=32,
+        in_channels=3,
+        depth=40,
+        k=12,
+        dropout=0.2,
+        epochs=300,
+        batch_size=64,
+        res_width=16,
+        res_blocks=11,
+    ),  # Table 2: DenseNet (L=40, k=12)
+    "gpu": Config(
+        image_size=32,
+        depth=100,
+        k=12,
+        bottleneck=True,
+        theta=0.5,
+        epochs=60,
+        batch_size=128,
+        res_width=16,
+        res_blocks=9,  # DenseNet-BC (L=100, k=12)
+        digit_size=20,
+        max_shift=6,
+    ),
 }
 
 
@@ -68,8 +88,8 @@ class DenseLayer(nn.Module):
         layers += [nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, k, 3, padding=1, bias=False)]
         self.H = nn.Sequential(*layers, nn.Dropout(dropout))
 
-    def forward(self, x):                                             # (B, c_0 + (l-1) k, H, W)
-        return torch.cat([x, self.H(x)], dim=1)                       # eq. (2): (B, c_0 + l k, ..)
+    def forward(self, x):  # (B, c_0 + (l-1) k, H, W)
+        return torch.cat([x, self.H(x)], dim=1)  # eq. (2): (B, c_0 + l k, ..)
 
 
 class Transition(nn.Sequential):
@@ -78,20 +98,25 @@ class Transition(nn.Sequential):
 
     def __init__(self, m: int, theta: float, dropout: float):
         self.c_out = int(theta * m)
-        super().__init__(nn.BatchNorm2d(m), nn.ReLU(), nn.Conv2d(m, self.c_out, 1, bias=False),
-                         nn.Dropout(dropout), nn.AvgPool2d(2))
+        super().__init__(
+            nn.BatchNorm2d(m),
+            nn.ReLU(),
+            nn.Conv2d(m, self.c_out, 1, bias=False),
+            nn.Dropout(dropout),
+            nn.AvgPool2d(2),
+        )
 
 
 class DenseNet(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        per_block = (cfg.depth - 4) // 3 // (2 if cfg.bottleneck else 1)   # layers per block
-        c = 2 * cfg.k if cfg.bottleneck else 16                        # §4.2: first conv maps
+        per_block = (cfg.depth - 4) // 3 // (2 if cfg.bottleneck else 1)  # layers per block
+        c = 2 * cfg.k if cfg.bottleneck else 16  # §4.2: first conv maps
         layers: list[nn.Module] = [nn.Conv2d(cfg.in_channels, c, 3, padding=1, bias=False)]
         for b in range(3):
             for _ in range(per_block):
                 layers.append(DenseLayer(c, cfg.k, cfg.bottleneck, cfg.dropout))
-                c += cfg.k                                             # growth rate: k per layer
+                c += cfg.k  # growth rate: k per layer
             if b < 2:
                 layers.append(Transition(c, cfg.theta, cfg.dropout))
                 c = layers[-1].c_out
@@ -102,9 +127,9 @@ class DenseNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
 
-    def forward(self, x):                                             # (B, C, s, s)
-        x = self.features(x)                                          # (B, c, s/4, s/4)
-        return self.fc(x.mean(dim=(2, 3)))                            # global avg pool, softmax
+    def forward(self, x):  # (B, C, s, s)
+        x = self.features(x)  # (B, c, s/4, s/4)
+        return self.fc(x.mean(dim=(2, 3)))  # global avg pool, softmax
 
 
 class ResidualBlock(nn.Module):
@@ -114,13 +139,21 @@ class ResidualBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int):
         super().__init__()
         self.F = nn.Sequential(
-            nn.BatchNorm2d(c_in), nn.ReLU(), nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(c_out), nn.ReLU(), nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False))
-        self.shortcut = nn.Identity() if (c_in, stride) == (c_out, 1) else \
-            nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+            nn.BatchNorm2d(c_in),
+            nn.ReLU(),
+            nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
+            nn.BatchNorm2d(c_out),
+            nn.ReLU(),
+            nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
+        )
+        self.shortcut = (
+            nn.Identity()
+            if (c_in, stride) == (c_out, 1)
+            else nn.Conv2d(c_in, c_out, 1, stride, bias=False)
+        )
 
     def forward(self, x):
-        return self.F(x) + self.shortcut(x)                           # x_l = H_l(x_{l-1}) + x_{l-1}
+        return self.F(x) + self.shortcut(x)  # x_l = H_l(x_{l-1}) + x_{l-1}
 
 
 class ResNet(nn.Module):
@@ -141,8 +174,8 @@ class ResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
 
-    def forward(self, x):                                             # (B, C, s, s)
-        return self.fc(self.features(x).mean(dim=(2, 3)))             # (B, classes)
+    def forward(self, x):  # (B, C, s, s)
+        return self.fc(self.features(x).mean(dim=(2, 3)))  # (B, classes)
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -151,8 +184,9 @@ def build_model(cfg: Config) -> nn.Module:
 
 def load_data(cfg: Config):
     """Training and held-out digits alike at most max_shift pixels off centre."""
-    return load_shifted(cfg.digit_size, cfg.image_size, cfg.max_shift, cfg.max_shift,
-                        cfg.test_size, cfg.in_channels)
+    return load_shifted(
+        cfg.digit_size, cfg.image_size, cfg.max_shift, cfg.max_shift, cfg.test_size, cfg.in_channels
+    )
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
@@ -164,27 +198,46 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     for role, make in (("idea", DenseNet), ("ablation", ResNet)):
         torch.manual_seed(cfg.seed)
         model = make(cfg).to(device, memory_format=torch.channels_last)  # NHWC: faster on CPU
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
-                              weight_decay=1e-4)
+        opt = torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True, weight_decay=1e-4
+        )
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)  # paper: /10 steps
-        history[role] = fit(model, data, lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb),
-                            opt, epochs=cfg.epochs, batch_size=cfg.batch_size, seed=cfg.seed,
-                            device=device, sched=sched, channels_last=True)
-        info[role] = {"params": n_params(model),
-                      "train_accuracy": accuracy(model, data[0], data[1], device)}
+        history[role] = fit(
+            model,
+            data,
+            lambda m, xb, yb: F.cross_entropy(m(xb).float(), yb),
+            opt,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            device=device,
+            sched=sched,
+            channels_last=True,
+        )
+        info[role] = {
+            "params": n_params(model),
+            "train_accuracy": accuracy(model, data[0], data[1], device),
+        }
     acc, abl = history["idea"][-1], history["ablation"][-1]
     p_idea, p_abl = info["idea"]["params"], info["ablation"]["params"]
     conditions = {"the ResNet has at least as many parameters": p_abl >= p_idea}
-    return {"metric": GATE[0], "value": acc,
-            "ablation": {"name": f"ResNet-{6 * cfg.res_blocks + 2} with {p_abl:,} parameters",
-                         "value": abl},
-            "conditions": conditions,
-            "passed": acc >= GATE[2] and not abl >= GATE[2] and all(conditions.values()),
-            "seed": cfg.seed, "history": {"x": "epoch", **history},
-            "params": p_idea, "ablation_params": p_abl,
-            "train_accuracy": info["idea"]["train_accuracy"],
-            "ablation_train_accuracy": info["ablation"]["train_accuracy"],
-            "seconds": round(time.time() - t0, 2)}
+    return {
+        "metric": GATE[0],
+        "value": acc,
+        "ablation": {
+            "name": f"ResNet-{6 * cfg.res_blocks + 2} with {p_abl:,} parameters",
+            "value": abl,
+        },
+        "conditions": conditions,
+        "passed": acc >= GATE[2] and not abl >= GATE[2] and all(conditions.values()),
+        "seed": cfg.seed,
+        "history": {"x": "epoch", **history},
+        "params": p_idea,
+        "ablation_params": p_abl,
+        "train_accuracy": info["idea"]["train_accuracy"],
+        "ablation_train_accuracy": info["ablation"]["train_accuracy"],
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 def main(argv=None) -> int:

@@ -9,6 +9,7 @@ directions of the student's and teacher's hidden states. Tiny corpus: progressio
 Gate: student's held-out MLM accuracy / teacher's (trained first in the same run) >= 0.9.
 Run: python -m runnable.distilbert --preset tiny
 """
+
 from __future__ import annotations
 
 import time
@@ -24,17 +25,17 @@ PAD, CLS, SEP, MASK, N_SPECIAL = 0, 1, 2, 3, 4  # words are tokens 4 .. vocab - 
 
 @dataclass
 class Config:
-    L: int = 1                  # student layers (6); the teacher has 2 L (BERT-base: 12)
-    H: int = 64                 # hidden size (768), the same for teacher and student
-    A: int = 4                  # attention heads (12)
-    d_ff: int = 256             # 4H
+    L: int = 1  # student layers (6); the teacher has 2 L (BERT-base: 12)
+    H: int = 64  # hidden size (768), the same for teacher and student
+    A: int = 4  # attention heads (12)
+    d_ff: int = 256  # 4H
     vocab: int = N_SPECIAL + 20  # WordPiece, 30,522
-    max_pos: int = 16           # 512
-    dropout: float = 0.0        # 0.1
+    max_pos: int = 16  # 512
+    dropout: float = 0.0  # 0.1
     sent_len: int = 6
     n_sents: int = 2
-    T: float = 2.0              # temperature of the softmax in L_ce
-    alpha_ce: float = 5.0       # weights of L_ce, L_mlm, L_cos (the released training script's values)
+    T: float = 2.0  # temperature of the softmax in L_ce
+    alpha_ce: float = 5.0  # weights of L_ce, L_mlm, L_cos (the released training script's values)
     alpha_mlm: float = 2.0
     alpha_cos: float = 1.0
     teacher_steps: int = 300
@@ -48,9 +49,24 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(L=6, H=768, A=12, d_ff=3072, vocab=30522, max_pos=512, dropout=0.1),   # DistilBERT
-    "gpu": Config(L=3, H=384, A=6, d_ff=1536, vocab=N_SPECIAL + 200, max_pos=128, sent_len=20, n_sents=6,
-                  teacher_steps=3000, student_steps=2000, batch_size=256, lr=5e-4, amp_bf16=True),
+    "paper": Config(
+        L=6, H=768, A=12, d_ff=3072, vocab=30522, max_pos=512, dropout=0.1
+    ),  # DistilBERT
+    "gpu": Config(
+        L=3,
+        H=384,
+        A=6,
+        d_ff=1536,
+        vocab=N_SPECIAL + 200,
+        max_pos=128,
+        sent_len=20,
+        n_sents=6,
+        teacher_steps=3000,
+        student_steps=2000,
+        batch_size=256,
+        lr=5e-4,
+        amp_bf16=True,
+    ),
 }
 
 
@@ -64,11 +80,15 @@ class EncoderLayer(nn.Module):
         self.W_1, self.W_2 = nn.Linear(H, d_ff), nn.Linear(d_ff, H)
         self.norm1, self.norm2, self.drop = nn.LayerNorm(H), nn.LayerNorm(H), nn.Dropout(dropout)
 
-    def forward(self, x):                                      # (B, T, H)
+    def forward(self, x):  # (B, T, H)
         B, T, H = x.shape
         split = lambda t: t.view(B, T, self.A, H // self.A).transpose(1, 2)  # (B, A, T, H/A)
-        heads = F.scaled_dot_product_attention(split(self.W_q(x)), split(self.W_k(x)), split(self.W_v(x)),
-                                               dropout_p=self.dropout if self.training else 0.0)
+        heads = F.scaled_dot_product_attention(
+            split(self.W_q(x)),
+            split(self.W_k(x)),
+            split(self.W_v(x)),
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         x = self.norm1(x + self.drop(self.W_o(heads.transpose(1, 2).reshape(B, T, H))))
         return self.norm2(x + self.drop(self.W_2(F.gelu(self.W_1(x)))))
 
@@ -88,7 +108,7 @@ class MLMEncoder(nn.Module):
             if isinstance(m, (nn.Linear, nn.Embedding)):
                 nn.init.normal_(m.weight, std=0.02)
 
-    def forward(self, tokens):                                 # (B, T) -> (B, T, vocab), (B, T, H)
+    def forward(self, tokens):  # (B, T) -> (B, T, vocab), (B, T, H)
         pos = torch.arange(tokens.size(1), device=tokens.device)
         x = self.drop(self.emb_norm(self.tok(tokens) + self.pos(pos)))
         for layer in self.layers:
@@ -109,7 +129,7 @@ def init_from_teacher(student: MLMEncoder, teacher: MLMEncoder) -> None:
         if name.startswith("layers."):
             i = int(name.split(".")[1])
             if i % 2:
-                continue                                       # skip every other layer: 0, 2, 4, ... are kept
+                continue  # skip every other layer: 0, 2, 4, ... are kept
             name = name.replace(f"layers.{i}.", f"layers.{i // 2}.", 1)
         own[name] = value.clone()
     student.load_state_dict(own)
@@ -117,9 +137,9 @@ def init_from_teacher(student: MLMEncoder, teacher: MLMEncoder) -> None:
 
 def triple_loss(cfg: Config, s_logits, t_logits, s_hidden, t_hidden, labels):
     """§3: L = alpha_ce L_ce + alpha_mlm L_mlm + alpha_cos L_cos."""
-    chosen = labels != -100                                    # (B, T) masked positions
-    t_soft = F.softmax(t_logits[chosen] / cfg.T, -1)           # teacher's soft targets
-    L_ce = -(t_soft * F.log_softmax(s_logits[chosen] / cfg.T, -1)).sum(-1).mean() * cfg.T ** 2
+    chosen = labels != -100  # (B, T) masked positions
+    t_soft = F.softmax(t_logits[chosen] / cfg.T, -1)  # teacher's soft targets
+    L_ce = -(t_soft * F.log_softmax(s_logits[chosen] / cfg.T, -1)).sum(-1).mean() * cfg.T**2
     L_mlm = F.cross_entropy(s_logits[chosen], labels[chosen])
     L_cos = (1 - F.cosine_similarity(s_hidden.flatten(0, 1), t_hidden.flatten(0, 1), dim=-1)).mean()
     return cfg.alpha_ce * L_ce + cfg.alpha_mlm * L_mlm + cfg.alpha_cos * L_cos
@@ -136,8 +156,11 @@ def make_batch(cfg: Config, n: int, g: torch.Generator):
     chosen = (torch.rand(tokens.shape, generator=g) < 0.15) & (tokens >= N_SPECIAL)
     r = torch.rand(tokens.shape, generator=g)
     inputs = torch.where(chosen & (r < 0.8), MASK, tokens)
-    inputs = torch.where(chosen & (r >= 0.8) & (r < 0.9), torch.randint(N_SPECIAL, cfg.vocab, tokens.shape,
-                                                                        generator=g), inputs)
+    inputs = torch.where(
+        chosen & (r >= 0.8) & (r < 0.9),
+        torch.randint(N_SPECIAL, cfg.vocab, tokens.shape, generator=g),
+        inputs,
+    )
     return inputs, torch.where(chosen, tokens, -100)
 
 
@@ -150,8 +173,13 @@ def mlm_accuracy(model, inputs, labels) -> float:
 
 def train(cfg: Config, device: str = "cpu") -> dict:
     torch.manual_seed(cfg.seed)
-    g, g_test = torch.Generator().manual_seed(cfg.seed), torch.Generator().manual_seed(cfg.seed + 10_000)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    g, g_test = (
+        torch.Generator().manual_seed(cfg.seed),
+        torch.Generator().manual_seed(cfg.seed + 10_000),
+    )
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     teacher, student = MLMEncoder(cfg, 2 * cfg.L).to(device), build_model(cfg).to(device)
     start, tokens_seen = time.perf_counter(), 0
 
@@ -159,7 +187,9 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         nonlocal tokens_seen
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
         warm = max(1, steps // 10)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min((s + 1) / warm, (steps - s) / (steps - warm)))
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min((s + 1) / warm, (steps - s) / (steps - warm))
+        )
         model.train()
         for _ in range(steps):
             inputs, labels = (t.to(device) for t in make_batch(cfg, cfg.batch_size, g))
@@ -173,14 +203,18 @@ def train(cfg: Config, device: str = "cpu") -> dict:
             tokens_seen += inputs.numel()
         return model.eval()
 
-    def mlm(model, inputs, labels):                            # the teacher: plain masked-LM pre-training
-        return F.cross_entropy(model(inputs)[0].float().flatten(0, 1), labels.flatten(), ignore_index=-100)
+    def mlm(model, inputs, labels):  # the teacher: plain masked-LM pre-training
+        return F.cross_entropy(
+            model(inputs)[0].float().flatten(0, 1), labels.flatten(), ignore_index=-100
+        )
 
     def distil(model, inputs, labels):
         with torch.no_grad():
             t_logits, t_hidden = teacher(inputs)
         s_logits, s_hidden = model(inputs)
-        return triple_loss(cfg, s_logits.float(), t_logits.float(), s_hidden.float(), t_hidden.float(), labels)
+        return triple_loss(
+            cfg, s_logits.float(), t_logits.float(), s_hidden.float(), t_hidden.float(), labels
+        )
 
     run(teacher, cfg.teacher_steps, mlm)
     init_from_teacher(student, teacher)
@@ -191,10 +225,18 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         acc_t, acc_s = mlm_accuracy(teacher, inputs, labels), mlm_accuracy(student, inputs, labels)
     value = acc_s / acc_t
     params = sum(p.numel() for p in student.parameters())
-    return {"metric": GATE[0], "value": value, "passed": value >= GATE[2], "teacher_accuracy": acc_t,
-            "student_accuracy": acc_s, "params": params,
-            "teacher_params": sum(p.numel() for p in teacher.parameters()), "seconds": time.perf_counter() - start,
-            "tokens_per_s": tokens_seen / train_s, "model_flops_per_s": 6 * params * tokens_seen / train_s}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": value >= GATE[2],
+        "teacher_accuracy": acc_t,
+        "student_accuracy": acc_s,
+        "params": params,
+        "teacher_params": sum(p.numel() for p in teacher.parameters()),
+        "seconds": time.perf_counter() - start,
+        "tokens_per_s": tokens_seen / train_s,
+        "model_flops_per_s": 6 * params * tokens_seen / train_s,
+    }
 
 
 def main(argv=None) -> int:

@@ -8,6 +8,7 @@ f(X_ij) = min(1, (X_ij / x_max)^alpha) so rare pairs count less and frequent one
 Gate: 3CosAdd accuracy on held-out analogy questions over a generated corpus with known structure >= 0.9.
 Run: python -m runnable.glove --preset tiny
 """
+
 from __future__ import annotations
 
 import time
@@ -22,31 +23,39 @@ GATE = ("analogy-accuracy", ">=", 0.9)
 
 @dataclass
 class Config:
-    d: int = 32                 # vector size (300 in the paper's main runs)
-    window: int = 10            # §4.2: ten words to the left and ten to the right
-    x_max: float = 100.0        # Eq. 9
-    alpha: float = 0.75         # Eq. 9
-    lr: float = 0.05            # §4.2: AdaGrad, initial learning rate 0.05
-    epochs: int = 25            # passes over the non-zero cells (50 or 100 in §4.2)
+    d: int = 32  # vector size (300 in the paper's main runs)
+    window: int = 10  # §4.2: ten words to the left and ten to the right
+    x_max: float = 100.0  # Eq. 9
+    alpha: float = 0.75  # Eq. 9
+    lr: float = 0.05  # §4.2: AdaGrad, initial learning rate 0.05
+    epochs: int = 25  # passes over the non-zero cells (50 or 100 in §4.2)
     batch_size: int = 512
-    n_entities: int = 24        # generated corpus: words (entity, role) with a_e + b_r structure
+    n_entities: int = 24  # generated corpus: words (entity, role) with a_e + b_r structure
     n_roles: int = 4
     ctx_per_entity: int = 3
     ctx_per_role: int = 4
     n_noise: int = 40
-    beta: float = 3.0           # log-preference of a word (e, r) for the context words of e and of r
+    beta: float = 3.0  # log-preference of a word (e, r) for the context words of e and of r
     sent_len: int = 8
     n_sents: int = 20000
     n_questions: int = 2000
-    vocab: int = 0              # 0: set by the generated corpus; 400000 in the paper (§4.2)
+    vocab: int = 0  # 0: set by the generated corpus; 400000 in the paper (§4.2)
     seed: int = 0
 
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(d=300, epochs=100, vocab=400_000),             # §4.2: 300-d, 400K words, x_max 100
-    "gpu": Config(d=128, n_entities=300, n_roles=6, n_noise=3000, beta=4.0, n_sents=3_000_000, epochs=50,
-                  batch_size=65536),
+    "paper": Config(d=300, epochs=100, vocab=400_000),  # §4.2: 300-d, 400K words, x_max 100
+    "gpu": Config(
+        d=128,
+        n_entities=300,
+        n_roles=6,
+        n_noise=3000,
+        beta=4.0,
+        n_sents=3_000_000,
+        epochs=50,
+        batch_size=65536,
+    ),
 }
 
 
@@ -59,8 +68,10 @@ class GloVe(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         V, d = cfg.vocab or vocab_size(cfg), cfg.d
-        self.W = nn.Parameter(torch.empty(V, d).uniform_(-0.5 / d, 0.5 / d))        # word vectors w_i
-        self.W_tilde = nn.Parameter(torch.empty(V, d).uniform_(-0.5 / d, 0.5 / d))  # context vectors w~_j
+        self.W = nn.Parameter(torch.empty(V, d).uniform_(-0.5 / d, 0.5 / d))  # word vectors w_i
+        self.W_tilde = nn.Parameter(
+            torch.empty(V, d).uniform_(-0.5 / d, 0.5 / d)
+        )  # context vectors w~_j
         self.b, self.b_tilde = nn.Parameter(torch.zeros(V)), nn.Parameter(torch.zeros(V))
 
     def forward(self, i, j, X_ij, x_max: float = 100.0, alpha: float = 0.75):
@@ -69,7 +80,7 @@ class GloVe(nn.Module):
         return (f(X_ij, x_max, alpha) * (pred - torch.log(X_ij)) ** 2).sum()
 
     def vectors(self):
-        return self.W + self.W_tilde                                  # §4.2: W + W~ as the word vectors
+        return self.W + self.W_tilde  # §4.2: W + W~ as the word vectors
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -88,16 +99,18 @@ def make_corpus(cfg: Config, g: torch.Generator) -> torch.Tensor:
     E, R, n = cfg.n_entities, cfg.n_roles, cfg.n_sents
     ent0, role0 = E * R, E * R + E * cfg.ctx_per_entity
     V = vocab_size(cfg)
-    ctx = torch.arange(ent0, V)                                       # context words: entity, role, noise
+    ctx = torch.arange(ent0, V)  # context words: entity, role, noise
     logits = torch.zeros(E, R, V)
     for e in range(E):
-        logits[e, :, ent0 + e * cfg.ctx_per_entity: ent0 + (e + 1) * cfg.ctx_per_entity] += cfg.beta
+        logits[e, :, ent0 + e * cfg.ctx_per_entity : ent0 + (e + 1) * cfg.ctx_per_entity] += (
+            cfg.beta
+        )
     for r in range(R):
-        logits[:, r, role0 + r * cfg.ctx_per_role: role0 + (r + 1) * cfg.ctx_per_role] += cfg.beta
-    P = torch.softmax(logits[..., ctx], -1).view(E * R, -1)           # (E R, n_ctx)
-    er = torch.randint(E * R, (n,), generator=g)                      # the word (e, r) = e * R + r
+        logits[:, r, role0 + r * cfg.ctx_per_role : role0 + (r + 1) * cfg.ctx_per_role] += cfg.beta
+    P = torch.softmax(logits[..., ctx], -1).view(E * R, -1)  # (E R, n_ctx)
+    er = torch.randint(E * R, (n,), generator=g)  # the word (e, r) = e * R + r
     words = ctx[torch.multinomial(P[er], cfg.sent_len - 1, replacement=True, generator=g)]
-    sents = torch.cat([er[:, None], words], 1)                        # (n, sent_len)
+    sents = torch.cat([er[:, None], words], 1)  # (n, sent_len)
     return sents.gather(1, torch.rand(n, cfg.sent_len, generator=g).argsort(1))
 
 
@@ -108,7 +121,7 @@ def cooccurrence(sents: torch.Tensor, V: int, window: int) -> torch.Tensor:
         a, b = sents[:, :-dist].flatten(), sents[:, dist:].flatten()
         w = torch.full(a.shape, 1.0 / dist, dtype=torch.float64)
         X.index_add_(0, a * V + b, w)
-        X.index_add_(0, b * V + a, w)                                 # symmetric context
+        X.index_add_(0, b * V + a, w)  # symmetric context
     return X.view(V, V).float()
 
 
@@ -135,19 +148,21 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     sents = make_corpus(cfg, g)
-    q = analogy_questions(cfg, torch.Generator().manual_seed(cfg.seed + 10_000))  # never used in training
+    q = analogy_questions(
+        cfg, torch.Generator().manual_seed(cfg.seed + 10_000)
+    )  # never used in training
     model = build_model(cfg).to(device)
     V = model.W.size(0)
     X = cooccurrence(sents, V, cfg.window)
-    i, j = X.nonzero(as_tuple=True)                                   # only non-zero cells enter Eq. 8
+    i, j = X.nonzero(as_tuple=True)  # only non-zero cells enter Eq. 8
     X_ij = X[i, j]
     i, j, X_ij = i.to(device), j.to(device), X_ij.to(device)
     opt = torch.optim.Adagrad(model.parameters(), lr=cfg.lr)
     start, cells = time.perf_counter(), 0
     for _ in range(cfg.epochs):
-        perm = torch.randperm(len(i), generator=g).to(device)         # shuffled non-zero cells
+        perm = torch.randperm(len(i), generator=g).to(device)  # shuffled non-zero cells
         for k in range(0, len(perm), cfg.batch_size):
-            idx = perm[k:k + cfg.batch_size]
+            idx = perm[k : k + cfg.batch_size]
             loss = model(i[idx], j[idx], X_ij[idx], cfg.x_max, cfg.alpha)
             opt.zero_grad()
             loss.backward()
@@ -156,9 +171,16 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     train_s = time.perf_counter() - start
     value = analogy_accuracy(model.vectors().detach(), q.to(device))
     J = model(i, j, X_ij, cfg.x_max, cfg.alpha).item()
-    return {"metric": GATE[0], "value": value, "passed": value >= GATE[2],
-            "params": sum(p.numel() for p in model.parameters()), "nonzero_cells": len(i),
-            "final_J": J, "seconds": time.perf_counter() - start, "cells_per_s": cells / train_s}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": value >= GATE[2],
+        "params": sum(p.numel() for p in model.parameters()),
+        "nonzero_cells": len(i),
+        "final_J": J,
+        "seconds": time.perf_counter() - start,
+        "cells_per_s": cells / train_s,
+    }
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,7 @@ training split, and students that see only a few labelled images, with and witho
 Gate: distilled student's held-out accuracy minus the same student trained on hard labels alone >= 0.05.
 Run: kb run knowledge-distillation
 """
+
 from __future__ import annotations
 
 import time
@@ -25,14 +26,14 @@ GATE = ("distilled-minus-plain", ">=", 0.05)
 
 @dataclass
 class Config:
-    image_size: int = 8         # digits are 8x8; 28 upsamples them to MNIST's 784 inputs
-    teacher_hidden: int = 256   # §3: 2 x 1200 ReLU units (with dropout) on MNIST
-    student_hidden: int = 32    # §3: 2 x 800
+    image_size: int = 8  # digits are 8x8; 28 upsamples them to MNIST's 784 inputs
+    teacher_hidden: int = 256  # §3: 2 x 1200 ReLU units (with dropout) on MNIST
+    student_hidden: int = 32  # §3: 2 x 800
     teacher_dropout: float = 0.2
-    T: float = 4.0              # temperature of the soft targets (Eq. 1)
-    alpha: float = 0.9          # weight of the soft term; 1 - alpha on the hard labels (§2)
-    n_labelled: int = 40        # images in the students' transfer set (a few per class)
-    n_subsets: int = 3          # repeat with different transfer sets and average
+    T: float = 4.0  # temperature of the soft targets (Eq. 1)
+    alpha: float = 0.9  # weight of the soft term; 1 - alpha on the hard labels (§2)
+    n_labelled: int = 40  # images in the students' transfer set (a few per class)
+    n_subsets: int = 3  # repeat with different transfer sets and average
     teacher_steps: int = 300
     student_steps: int = 300
     lr: float = 3e-3
@@ -43,22 +44,45 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(image_size=28, teacher_hidden=1200, student_hidden=800, teacher_dropout=0.5, T=20.0),
-    "gpu": Config(image_size=28, teacher_hidden=1200, student_hidden=800, teacher_dropout=0.5, T=8.0,
-                  n_subsets=20, teacher_steps=3000, student_steps=2000, n_labelled=100, amp_bf16=True),
+    "paper": Config(
+        image_size=28, teacher_hidden=1200, student_hidden=800, teacher_dropout=0.5, T=20.0
+    ),
+    "gpu": Config(
+        image_size=28,
+        teacher_hidden=1200,
+        student_hidden=800,
+        teacher_dropout=0.5,
+        T=8.0,
+        n_subsets=20,
+        teacher_steps=3000,
+        student_steps=2000,
+        n_labelled=100,
+        amp_bf16=True,
+    ),
 }
 
 
 def mlp(d_in: int, hidden: int, dropout: float = 0.0) -> nn.Sequential:
     """Two hidden layers of rectified linear units, as in the MNIST nets of §3."""
-    return nn.Sequential(nn.Linear(d_in, hidden), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, 10))
+    return nn.Sequential(
+        nn.Linear(d_in, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
+        nn.Linear(hidden, 10),
+    )
 
 
 def build_model(cfg: Config) -> nn.Module:
-    d_in = cfg.image_size ** 2
-    return nn.ModuleDict({"teacher": mlp(d_in, cfg.teacher_hidden, cfg.teacher_dropout),
-                          "student": mlp(d_in, cfg.student_hidden)})
+    d_in = cfg.image_size**2
+    return nn.ModuleDict(
+        {
+            "teacher": mlp(d_in, cfg.teacher_hidden, cfg.teacher_dropout),
+            "student": mlp(d_in, cfg.student_hidden),
+        }
+    )
 
 
 def soft_targets(z: torch.Tensor, T: float) -> torch.Tensor:
@@ -69,8 +93,8 @@ def soft_targets(z: torch.Tensor, T: float) -> torch.Tensor:
 def kd_loss(z_s, z_t, T: float):
     """T^2 * KL(softmax(z_t/T) || softmax(z_s/T)), averaged over the batch. Same gradient as the
     cross-entropy with soft targets (they differ by the teacher's entropy, a constant); T^2 from §2.1."""
-    q = soft_targets(z_t, T)                                       # (B, 10) teacher, fixed
-    log_p = F.log_softmax(z_s / T, dim=-1)                         # (B, 10) student at the same T
+    q = soft_targets(z_t, T)  # (B, 10) teacher, fixed
+    log_p = F.log_softmax(z_s / T, dim=-1)  # (B, 10) student at the same T
     return T * T * (q * (q.clamp_min(1e-30).log() - log_p)).sum(-1).mean()
 
 
@@ -81,19 +105,21 @@ def distillation_loss(z_s, z_t, y, T: float, alpha: float):
 
 def load_data(cfg: Config, g: torch.Generator):
     digits = load_digits()
-    X = torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0   # (1797, 1, 8, 8) in [0, 1]
+    X = (
+        torch.tensor(digits.images, dtype=torch.float32)[:, None] / 16.0
+    )  # (1797, 1, 8, 8) in [0, 1]
     if cfg.image_size != 8:
         X = F.interpolate(X, size=cfg.image_size, mode="bilinear", align_corners=False)
     X, y = X.flatten(1), torch.tensor(digits.target)
     perm = torch.randperm(len(y), generator=g)
-    test, rest = perm[:cfg.test_size], perm[cfg.test_size:]
-    return X[rest], y[rest], X[test], y[test]                     # the test digits are never trained on
+    test, rest = perm[: cfg.test_size], perm[cfg.test_size :]
+    return X[rest], y[rest], X[test], y[test]  # the test digits are never trained on
 
 
 def fit(net, X, loss_fn, steps: int, lr: float, amp: dict):
     net.train()
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=1e-4)
-    for _ in range(steps):                                         # full batch: the sets are small
+    for _ in range(steps):  # full batch: the sets are small
         with torch.autocast(**amp):
             z = net(X)
         loss = loss_fn(z.float())
@@ -113,34 +139,62 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     g = torch.Generator().manual_seed(cfg.seed)
     start = time.perf_counter()
     X, y, X_test, y_test = (t.to(device) for t in load_data(cfg, g))
-    amp = dict(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     teacher = build_model(cfg)["teacher"].to(device)
-    fit(teacher, X, lambda z: F.cross_entropy(z, y), cfg.teacher_steps, cfg.lr, amp)  # all the labels
+    fit(
+        teacher, X, lambda z: F.cross_entropy(z, y), cfg.teacher_steps, cfg.lr, amp
+    )  # all the labels
     with torch.no_grad():
-        z_t_all = teacher(X)                                       # (N, 10) teacher logits, dropout off
+        z_t_all = teacher(X)  # (N, 10) teacher logits, dropout off
     plain, distilled = [], []
     for s in range(cfg.n_subsets):
         per_class = [torch.nonzero(y == c).flatten() for c in range(10)]
-        idx = torch.cat([p[torch.randperm(len(p), generator=g)[:cfg.n_labelled // 10].to(p.device)]
-                         for p in per_class])                      # a few labelled images per class
+        idx = torch.cat(
+            [
+                p[torch.randperm(len(p), generator=g)[: cfg.n_labelled // 10].to(p.device)]
+                for p in per_class
+            ]
+        )  # a few labelled images per class
         X_s, y_s, z_t = X[idx], y[idx], z_t_all[idx]
         torch.manual_seed(cfg.seed + 1 + s)
-        init = build_model(cfg)["student"].to(device)              # the same initial student for both
+        init = build_model(cfg)["student"].to(device)  # the same initial student for both
         student_plain, student_kd = init, build_model(cfg)["student"].to(device)
         student_kd.load_state_dict(init.state_dict())
-        fit(student_plain, X_s, lambda z: F.cross_entropy(z, y_s), cfg.student_steps, cfg.lr, amp)
-        fit(student_kd, X_s, lambda z: distillation_loss(z, z_t, y_s, cfg.T, cfg.alpha), cfg.student_steps,
-            cfg.lr, amp)
+        fit(
+            student_plain,
+            X_s,
+            lambda z, y_s=y_s: F.cross_entropy(z, y_s),
+            cfg.student_steps,
+            cfg.lr,
+            amp,
+        )
+        fit(
+            student_kd,
+            X_s,
+            lambda z, z_t=z_t, y_s=y_s: distillation_loss(z, z_t, y_s, cfg.T, cfg.alpha),
+            cfg.student_steps,
+            cfg.lr,
+            amp,
+        )
         plain.append(accuracy(student_plain, X_test, y_test))
         distilled.append(accuracy(student_kd, X_test, y_test))
     mean = lambda v: sum(v) / len(v)
     value = mean(distilled) - mean(plain)
     seconds = time.perf_counter() - start
     n_images = len(X) * cfg.teacher_steps + cfg.n_subsets * 2 * cfg.n_labelled * cfg.student_steps
-    return {"metric": GATE[0], "value": value, "passed": value >= GATE[2],
-            "teacher_accuracy": accuracy(teacher, X_test, y_test), "plain_accuracy": mean(plain),
-            "distilled_accuracy": mean(distilled), "params": sum(p.numel() for p in init.parameters()),
-            "seconds": seconds, "images_per_s": n_images / seconds}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": value >= GATE[2],
+        "teacher_accuracy": accuracy(teacher, X_test, y_test),
+        "plain_accuracy": mean(plain),
+        "distilled_accuracy": mean(distilled),
+        "params": sum(p.numel() for p in init.parameters()),
+        "seconds": seconds,
+        "images_per_s": n_images / seconds,
+    }
 
 
 def main(argv=None) -> int:

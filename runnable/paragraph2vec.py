@@ -16,6 +16,7 @@ Word order is not the contrast: d_i enters y as an added bias, so PV-DBOW's d_i 
 paragraph's word counts alone and PV-DM's mostly so. Full softmax (the paper: hierarchical).
 Run: python -m runnable.paragraph2vec --preset tiny
 """
+
 from __future__ import annotations
 
 import time
@@ -30,21 +31,21 @@ GATE = ("topic-accuracy", ">=", 0.9)
 
 @dataclass
 class Config:
-    mode: str = "both"          # "dm", "dbow" or "both" (concatenate the two vectors, §3)
-    p: int = 32                 # paragraph vector size (400 in the paper, §3.1)
-    q: int = 32                 # word vector size (400)
-    k: int = 2                  # context words on each side of the predicted word (window 2k + 1)
-    vocab: int = 300            # M words
-    K: int = 4                  # topics
-    words_per_topic: int = 40   # frequent in one topic only: two halves of synonyms
-    topic_share: float = 0.35   # fraction of a paragraph's words drawn from its topic's words
+    mode: str = "both"  # "dm", "dbow" or "both" (concatenate the two vectors, §3)
+    p: int = 32  # paragraph vector size (400 in the paper, §3.1)
+    q: int = 32  # word vector size (400)
+    k: int = 2  # context words on each side of the predicted word (window 2k + 1)
+    vocab: int = 300  # M words
+    K: int = 4  # topics
+    words_per_topic: int = 40  # frequent in one topic only: two halves of synonyms
+    topic_share: float = 0.35  # fraction of a paragraph's words drawn from its topic's words
     doc_len: int = 40
-    n_train: int = 400          # labelled paragraphs (first half of the topic words)
-    n_unlabelled: int = 800     # both halves: W, U, b, D are trained on these
-    n_test: int = 400           # held-out (second half): vectors inferred with W, U, b frozen
+    n_train: int = 400  # labelled paragraphs (first half of the topic words)
+    n_unlabelled: int = 800  # both halves: W, U, b, D are trained on these
+    n_test: int = 400  # held-out (second half): vectors inferred with W, U, b frozen
     steps: int = 400
     infer_steps: int = 200
-    evals: int = 2              # times the held-out accuracy is measured (the page's chart)
+    evals: int = 2  # times the held-out accuracy is measured (the page's chart)
     batch_size: int = 512
     lr: float = 0.02
     seed: int = 0
@@ -55,11 +56,33 @@ PRESETS = {
     "tiny": Config(),
     # §3.2 (IMDB): 400-dim PV-DM + 400-dim PV-DBOW, window 10, 25k labelled training reviews, 50k
     # unlabelled, 25k test. The vocabulary size is not stated; 100,000 words is our assumption.
-    "paper": Config(p=400, q=400, k=5, vocab=100_000, n_train=25_000, n_unlabelled=50_000,
-                    n_test=25_000, doc_len=230),
-    "gpu": Config(p=128, q=128, k=4, vocab=5000, K=20, words_per_topic=150, n_train=10_000,
-                  n_unlabelled=30_000, n_test=10_000, doc_len=100, steps=6000, infer_steps=2000,
-                  batch_size=8192, lr=0.01, amp_bf16=True),
+    "paper": Config(
+        p=400,
+        q=400,
+        k=5,
+        vocab=100_000,
+        n_train=25_000,
+        n_unlabelled=50_000,
+        n_test=25_000,
+        doc_len=230,
+    ),
+    "gpu": Config(
+        p=128,
+        q=128,
+        k=4,
+        vocab=5000,
+        K=20,
+        words_per_topic=150,
+        n_train=10_000,
+        n_unlabelled=30_000,
+        n_test=10_000,
+        doc_len=100,
+        steps=6000,
+        infer_steps=2000,
+        batch_size=8192,
+        lr=0.01,
+        amp_bf16=True,
+    ),
 }
 
 
@@ -68,11 +91,11 @@ class PVDM(nn.Module):
 
     def __init__(self, cfg: Config, n_paragraphs: int):
         super().__init__()
-        self.D = nn.Embedding(n_paragraphs, cfg.p)                # paragraph matrix
-        self.W = nn.Embedding(cfg.vocab, cfg.q)                   # word matrix, shared by all
+        self.D = nn.Embedding(n_paragraphs, cfg.p)  # paragraph matrix
+        self.W = nn.Embedding(cfg.vocab, cfg.q)  # word matrix, shared by all
         self.U = nn.Linear(cfg.p + 2 * cfg.k * cfg.q, cfg.vocab)  # U and b
 
-    def forward(self, para, context):                             # (B,), (B, 2k) -> (B, vocab)
+    def forward(self, para, context):  # (B,), (B, 2k) -> (B, vocab)
         h = torch.cat([self.D(para), self.W(context).flatten(1)], 1)
         return self.U(h)
 
@@ -93,18 +116,18 @@ class ParagraphVector(nn.Module):
     def __init__(self, cfg: Config, n_paragraphs: int):
         super().__init__()
         modes = ["dm", "dbow"] if cfg.mode == "both" else [cfg.mode]
-        self.models = nn.ModuleDict({m: (PVDM if m == "dm" else PVDBOW)(cfg, n_paragraphs)
-                                     for m in modes})
+        self.models = nn.ModuleDict(
+            {m: (PVDM if m == "dm" else PVDBOW)(cfg, n_paragraphs) for m in modes}
+        )
 
     def loss(self, docs, para, t, k):
         """-log p(w_t | ...) summed over the variants. docs (N, T), para (B,), t (B,) centres."""
         offsets = torch.cat([torch.arange(-k, 0), torch.arange(1, k + 1)]).to(docs.device)
-        context = docs[para[:, None], t[:, None] + offsets]       # (B, 2k)
-        target = docs[para, t]                                    # (B,)
-        return sum(F.cross_entropy(m(para, context).float(), target)
-                   for m in self.models.values())
+        context = docs[para[:, None], t[:, None] + offsets]  # (B, 2k)
+        target = docs[para, t]  # (B,)
+        return sum(F.cross_entropy(m(para, context).float(), target) for m in self.models.values())
 
-    def vectors(self):                                            # (N, p) or (N, 2p)
+    def vectors(self):  # (N, p) or (N, 2p)
         return torch.cat([m.D.weight for m in self.models.values()], 1)
 
 
@@ -116,7 +139,7 @@ def make_language(cfg: Config, g: torch.Generator):
     """A Zipf-like background distribution (vocab,) and each topic's words (K, words_per_topic)."""
     zipf = 1.0 / torch.arange(1, cfg.vocab + 1).float()
     background = zipf[torch.randperm(cfg.vocab, generator=g)]
-    topic_words = torch.randperm(cfg.vocab, generator=g)[:cfg.K * cfg.words_per_topic]
+    topic_words = torch.randperm(cfg.vocab, generator=g)[: cfg.K * cfg.words_per_topic]
     return background, topic_words.view(cfg.K, -1)
 
 
@@ -172,12 +195,13 @@ def classify(X_tr, y_tr, X_te, K: int):
         out = F.cross_entropy(clf((X_tr - mu) / sd), y_tr) + 1e-3 * clf.weight.square().sum()
         out.backward()
         return out
+
     opt.step(closure)
     with torch.no_grad():
         return clf((X_te - mu) / sd).argmax(1)
 
 
-def bag_of_words(docs, vocab: int):                               # (n, T) -> (n, vocab) counts
+def bag_of_words(docs, vocab: int):  # (n, T) -> (n, vocab) counts
     return F.one_hot(docs, vocab).sum(1).float()
 
 
@@ -188,10 +212,11 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     labelled, y = make_docs(cfg, language, cfg.n_train, 0, g)
     unlabelled, _ = make_docs(cfg, language, cfg.n_unlabelled, None, g)
     test, z = make_docs(cfg, language, cfg.n_test, 1, g)
-    docs, labelled = unlabelled.to(device), labelled.to(device)    # (N, T): what PV trains on
+    docs, labelled = unlabelled.to(device), labelled.to(device)  # (N, T): what PV trains on
     test, y, z = test.to(device), y.to(device), z.to(device)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16,
-               enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     start = time.perf_counter()
     model = build_model(cfg).to(device)
     opt, history, train_s = torch.optim.Adam(model.parameters(), lr=cfg.lr), [], 0.0
@@ -200,21 +225,28 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         t0 = time.perf_counter()
         loss = fit_paragraphs(model, docs, cfg, steps, opt, g, device, amp)
         train_s += time.perf_counter() - t0
-        D_test = infer(model, test, cfg, g, device, amp).vectors().detach()   # then score
+        D_test = infer(model, test, cfg, g, device, amp).vectors().detach()  # then score
         D_train = infer(model, labelled, cfg, g, device, amp).vectors().detach()
         pred = classify(D_train, y, torch.cat([D_test, D_train]), cfg.K)
-        history.append((pred[:cfg.n_test] == z).float().mean().item())
+        history.append((pred[: cfg.n_test] == z).float().mean().item())
     value = history[-1]
     bow = bag_of_words(labelled, cfg.vocab), bag_of_words(test, cfg.vocab)
     ablation = (classify(bow[0], y, bow[1], cfg.K) == z).float().mean().item()
-    return {"metric": GATE[0], "value": value,
-            "ablation": {"name": "bag of words", "value": ablation}, "conditions": {},
-            "history": {"x": "step", "idea": history, "ablation": [ablation] * len(history)},
-            "passed": value >= GATE[2] and not ablation >= GATE[2], "seed": cfg.seed,
-            "mode": cfg.mode, "params": sum(p.numel() for p in model.parameters()),
-            "final_loss": loss, "train_accuracy": (pred[cfg.n_test:] == y).float().mean().item(),
-            "seconds": time.perf_counter() - start,
-            "tokens_per_s": cfg.steps * cfg.batch_size / train_s}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "ablation": {"name": "bag of words", "value": ablation},
+        "conditions": {},
+        "history": {"x": "step", "idea": history, "ablation": [ablation] * len(history)},
+        "passed": value >= GATE[2] and not ablation >= GATE[2],
+        "seed": cfg.seed,
+        "mode": cfg.mode,
+        "params": sum(p.numel() for p in model.parameters()),
+        "final_loss": loss,
+        "train_accuracy": (pred[cfg.n_test :] == y).float().mean().item(),
+        "seconds": time.perf_counter() - start,
+        "tokens_per_s": cfg.steps * cfg.batch_size / train_s,
+    }
 
 
 def main(argv=None) -> int:

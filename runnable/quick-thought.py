@@ -11,6 +11,7 @@ Gate: next-sentence selection among K = 8 candidates on held-out stories >= 0.65
 with 48 topic-phase states two candidates sometimes look alike, so ~0.85 is about the ceiling).
 Run: kb run quick-thought
 """
+
 from __future__ import annotations
 
 import time
@@ -26,23 +27,25 @@ PAD, N_SPECIAL = 0, 1
 
 @dataclass
 class Config:
-    d_word: int = 32            # word embeddings (300 in the paper)
-    d_hid: int = 64             # GRU size of each encoder (1200 / 2400 in the paper)
-    vocab: int = 0              # 0: set by the generated text (50,000 in the paper)
+    d_word: int = 32  # word embeddings (300 in the paper)
+    d_hid: int = 64  # GRU size of each encoder (1200 / 2400 in the paper)
+    vocab: int = 0  # 0: set by the generated text (50,000 in the paper)
     n_topics: int = 6
     topic_words: int = 8
     n_phases: int = 8
     phase_words: int = 4
     noise_words: int = 20
-    p_topic: float = 0.35       # share of topic words; phase words take another 0.25
+    p_topic: float = 0.35  # share of topic words; phase words take another 0.25
     sent_len: int = 8
     story_len: int = 5
     n_stories: int = 1200
-    n_test: int = 1000          # held-out stories
-    K: int = 8                  # candidates per test query (chance = 1/K)
+    n_test: int = 1000  # held-out stories
+    K: int = 8  # candidates per test query (chance = 1/K)
     steps: int = 400
-    batch_size: int = 64        # the candidates of a training step are the batch's next sentences (400 in §4)
-    lr: float = 3e-3            # Adam (5e-4 in §4)
+    batch_size: int = (
+        64  # the candidates of a training step are the batch's next sentences (400 in §4)
+    )
+    lr: float = 3e-3  # Adam (5e-4 in §4)
     clip: float = 10.0
     seed: int = 0
     amp_bf16: bool = False
@@ -50,15 +53,33 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(d_word=300, d_hid=2400, vocab=50000, batch_size=400),   # uni-QT, 2400-d GRUs
-    "gpu": Config(d_word=256, d_hid=1024, n_topics=40, topic_words=50, n_phases=8, phase_words=20,
-                  noise_words=2000, sent_len=20, n_stories=100_000, steps=5000, batch_size=400, K=32,
-                  amp_bf16=True),
+    "paper": Config(d_word=300, d_hid=2400, vocab=50000, batch_size=400),  # uni-QT, 2400-d GRUs
+    "gpu": Config(
+        d_word=256,
+        d_hid=1024,
+        n_topics=40,
+        topic_words=50,
+        n_phases=8,
+        phase_words=20,
+        noise_words=2000,
+        sent_len=20,
+        n_stories=100_000,
+        steps=5000,
+        batch_size=400,
+        K=32,
+        amp_bf16=True,
+    ),
 }
 
 
 def vocab_size(cfg: Config) -> int:
-    return cfg.vocab or N_SPECIAL + cfg.n_topics * cfg.topic_words + cfg.n_phases * cfg.phase_words + cfg.noise_words
+    return (
+        cfg.vocab
+        or N_SPECIAL
+        + cfg.n_topics * cfg.topic_words
+        + cfg.n_phases * cfg.phase_words
+        + cfg.noise_words
+    )
 
 
 class Encoder(nn.Module):
@@ -69,24 +90,24 @@ class Encoder(nn.Module):
         self.embed = nn.Embedding(vocab_size(cfg), cfg.d_word, padding_idx=PAD)
         self.gru = nn.GRU(cfg.d_word, cfg.d_hid, batch_first=True)
 
-    def forward(self, s):                                       # (B, N) -> (B, d_hid)
+    def forward(self, s):  # (B, N) -> (B, d_hid)
         return self.gru(self.embed(s))[1][0]
 
 
 class QuickThought(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        self.f, self.g = Encoder(cfg), Encoder(cfg)             # §3: separate encoders for input and context
+        self.f, self.g = Encoder(cfg), Encoder(cfg)  # §3: separate encoders for input and context
 
-    def scores(self, s, candidates):                            # (B, N), (C, N) -> (B, C)
-        return self.f(s) @ self.g(candidates).T                 # c(u, v) = u . v (inner product, §3)
+    def scores(self, s, candidates):  # (B, N), (C, N) -> (B, C)
+        return self.f(s) @ self.g(candidates).T  # c(u, v) = u . v (inner product, §3)
 
     def forward(self, s, s_next):
         """§3 objective: -log softmax over the batch's candidates of the true next sentence's score."""
-        logits = self.scores(s, s_next)                         # (B, B): row i's true candidate is column i
+        logits = self.scores(s, s_next)  # (B, B): row i's true candidate is column i
         return F.cross_entropy(logits.float(), torch.arange(len(s), device=s.device))
 
-    def embed_sentences(self, s):                               # the representation [f(s); g(s)]
+    def embed_sentences(self, s):  # the representation [f(s); g(s)]
         return torch.cat([self.f(s), self.g(s)], -1)
 
 
@@ -99,14 +120,26 @@ def make_stories(cfg: Config, n: int, g: torch.Generator):
     and the words of phase (start + j) mod n_phases; the rest is noise."""
     L, N = cfg.story_len, cfg.sent_len
     topic = torch.randint(cfg.n_topics, (n,), generator=g)
-    phase = (torch.randint(cfg.n_phases, (n, 1), generator=g) + torch.arange(L)) % cfg.n_phases   # (n, L)
+    phase = (
+        torch.randint(cfg.n_phases, (n, 1), generator=g) + torch.arange(L)
+    ) % cfg.n_phases  # (n, L)
     t0, p0 = N_SPECIAL, N_SPECIAL + cfg.n_topics * cfg.topic_words
     n0 = p0 + cfg.n_phases * cfg.phase_words
-    w_topic = t0 + topic[:, None, None] * cfg.topic_words + torch.randint(cfg.topic_words, (n, L, N), generator=g)
-    w_phase = p0 + phase[..., None] * cfg.phase_words + torch.randint(cfg.phase_words, (n, L, N), generator=g)
+    w_topic = (
+        t0
+        + topic[:, None, None] * cfg.topic_words
+        + torch.randint(cfg.topic_words, (n, L, N), generator=g)
+    )
+    w_phase = (
+        p0
+        + phase[..., None] * cfg.phase_words
+        + torch.randint(cfg.phase_words, (n, L, N), generator=g)
+    )
     w_noise = n0 + torch.randint(cfg.noise_words, (n, L, N), generator=g)
     u = torch.rand(n, L, N, generator=g)
-    words = torch.where(u < cfg.p_topic, w_topic, torch.where(u < cfg.p_topic + 0.25, w_phase, w_noise))
+    words = torch.where(
+        u < cfg.p_topic, w_topic, torch.where(u < cfg.p_topic + 0.25, w_phase, w_noise)
+    )
     return words, topic
 
 
@@ -118,8 +151,10 @@ def selection_accuracy(model, stories, K: int, g: torch.Generator, device) -> fl
     i = torch.randint(0, stories.size(1) - 1, (n,), generator=g)
     s, nxt = stories[torch.arange(n), i], stories[torch.arange(n), i + 1]
     correct = 0
-    for start in range(0, n, K):                                # groups of K queries share their candidates
-        sc = model.scores(s[start:start + K].to(device), nxt[start:start + K].to(device)).float()   # (K, K)
+    for start in range(0, n, K):  # groups of K queries share their candidates
+        sc = model.scores(
+            s[start : start + K].to(device), nxt[start : start + K].to(device)
+        ).float()  # (K, K)
         correct += (sc.argmax(-1).cpu() == torch.arange(K)).sum().item()
     return correct / n
 
@@ -128,13 +163,15 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     torch.manual_seed(cfg.seed)
     g = torch.Generator().manual_seed(cfg.seed)
     stories, _ = make_stories(cfg, cfg.n_stories, g)
-    test_stories, _ = make_stories(cfg, cfg.n_test, g)         # held out: stories never trained on
+    test_stories, _ = make_stories(cfg, cfg.n_test, g)  # held out: stories never trained on
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     start, tokens = time.perf_counter(), 0
     model.train()
-    for step in range(cfg.steps):
+    for _step in range(cfg.steps):
         b = torch.randint(cfg.n_stories, (cfg.batch_size,), generator=g)
         i = torch.randint(0, cfg.story_len - 1, (cfg.batch_size,), generator=g)
         s, s_next = stories[b, i].to(device), stories[b, i + 1].to(device)
@@ -150,9 +187,17 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     with torch.autocast(**amp):
         value = selection_accuracy(model, test_stories, cfg.K, g, device)
     params = sum(p.numel() for p in model.parameters())
-    return {"metric": GATE[0], "value": value, "passed": value >= GATE[2], "params": params,
-            "chance": 1 / cfg.K, "final_loss": loss.item(), "seconds": time.perf_counter() - start,
-            "tokens_per_s": tokens / train_s, "model_flops_per_s": 6 * params * tokens / train_s}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": value >= GATE[2],
+        "params": params,
+        "chance": 1 / cfg.K,
+        "final_loss": loss.item(),
+        "seconds": time.perf_counter() - start,
+        "tokens_per_s": tokens / train_s,
+        "model_flops_per_s": 6 * params * tokens / train_s,
+    }
 
 
 def main(argv=None) -> int:

@@ -13,6 +13,7 @@ twin (no shortcuts, the ablation) trained identically; both are judged by held-o
 the plain net must also train worse (degradation is an optimisation gap, not overfitting).
 Run: python -m runnable.resnet --preset tiny   (torchrun -m runnable.resnet ... for DDP)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,29 +34,46 @@ GATE = ("accuracy", ">=", 0.9)
 
 @dataclass
 class Config:
-    variant: str = "cifar"           # "cifar" (§4.2, 6n+2 layers) or "imagenet" (Table 1)
-    depth: int = 50                  # imagenet only: 18, 34, 50, 101 or 152 (Table 1)
-    image_size: int = 8              # digits as they come (CIFAR: 32)
+    variant: str = "cifar"  # "cifar" (§4.2, 6n+2 layers) or "imagenet" (Table 1)
+    depth: int = 50  # imagenet only: 18, 34, 50, 101 or 152 (Table 1)
+    image_size: int = 8  # digits as they come (CIFAR: 32)
     in_channels: int = 1
     num_classes: int = 10
-    n: int = 9                       # §4.2: 6n + 2 weighted layers (n=9: 56 layers, as in Fig. 1)
-    width: int = 8                   # first stage's filters, then 2x, 4x ..: CIFAR 16, ImageNet 64
-    nets: str = "plain,residual"     # which nets to train (both for the gate)
+    n: int = 9  # §4.2: 6n + 2 weighted layers (n=9: 56 layers, as in Fig. 1)
+    width: int = 8  # first stage's filters, then 2x, 4x ..: CIFAR 16, ImageNet 64
+    nets: str = "plain,residual"  # which nets to train (both for the gate)
     epochs: int = 4
     batch_size: int = 64
-    lr: float = 0.05                 # §4.2: SGD, momentum 0.9, weight decay 1e-4, lr 0.1
+    lr: float = 0.05  # §4.2: SGD, momentum 0.9, weight decay 1e-4, lr 0.1
     test_size: int = 500
     seed: int = 0
 
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(image_size=32, in_channels=3, n=18, width=16, nets="residual",  # ResNet-110
-                    epochs=164, batch_size=128, lr=0.1),
+    "paper": Config(
+        image_size=32,
+        in_channels=3,
+        n=18,
+        width=16,
+        nets="residual",  # ResNet-110
+        epochs=164,
+        batch_size=128,
+        lr=0.1,
+    ),
     # §3.4: ImageNet, 224x224 crops, batch 256, lr 0.1 (divided by 10 on plateaus), 60e4 iterations
-    "paper-imagenet": Config(variant="imagenet", depth=50, image_size=224, in_channels=3,
-                             num_classes=1000, width=64, nets="residual", epochs=120,
-                             batch_size=256, lr=0.1),
+    "paper-imagenet": Config(
+        variant="imagenet",
+        depth=50,
+        image_size=224,
+        in_channels=3,
+        num_classes=1000,
+        width=64,
+        nets="residual",
+        epochs=120,
+        batch_size=256,
+        lr=0.1,
+    ),
     "gpu": Config(image_size=32, n=18, width=16, epochs=40, batch_size=128, lr=0.1),
 }
 
@@ -87,14 +105,14 @@ class Block(nn.Module):
         if self.proj is not None:
             return self.proj(x)
         if self.stride > 1:
-            x = x[:, :, ::self.stride, ::self.stride]                 # (B, C, H/2, W/2)
+            x = x[:, :, :: self.stride, :: self.stride]  # (B, C, H/2, W/2)
         return F.pad(x, (0, 0, 0, 0, 0, self.pad)) if self.pad else x  # extra channels are zeros
 
-    def forward(self, x):                                             # (B, c_in, H, W)
+    def forward(self, x):  # (B, c_in, H, W)
         F_x = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))  # residual function F(x)
         if self.residual:
-            F_x = F_x + self.shortcut(x)                              # eq. (1): y = F(x) + x
-        return F.relu(F_x)                                            # (B, c_out, H/s, W/s)
+            F_x = F_x + self.shortcut(x)  # eq. (1): y = F(x) + x
+        return F.relu(F_x)  # (B, c_out, H/s, W/s)
 
 
 class Bottleneck(nn.Module):
@@ -115,20 +133,24 @@ class Bottleneck(nn.Module):
         self.proj = projection(c_in, c_out, stride, residual and (stride > 1 or c_in != c_out))
         self.residual = residual
 
-    def forward(self, x):                                             # (B, c_in, H, W)
-        F_x = F.relu(self.bn1(self.conv1(x)))                         # (B, w, H/s, W/s)
+    def forward(self, x):  # (B, c_in, H, W)
+        F_x = F.relu(self.bn1(self.conv1(x)))  # (B, w, H/s, W/s)
         F_x = F.relu(self.bn2(self.conv2(F_x)))
-        F_x = self.bn3(self.conv3(F_x))                               # (B, 4w, H/s, W/s)
+        F_x = self.bn3(self.conv3(F_x))  # (B, 4w, H/s, W/s)
         if self.residual:
-            F_x = F_x + (x if self.proj is None else self.proj(x))    # eq. (1) / eq. (2)
+            F_x = F_x + (x if self.proj is None else self.proj(x))  # eq. (1) / eq. (2)
         return F.relu(F_x)
 
 
 # Table 1: blocks per stage (conv2_x .. conv5_x) and the block each depth uses
 BASIC_B = partial(Block, option="B")
-STAGES = {18: (BASIC_B, (2, 2, 2, 2)), 34: (BASIC_B, (3, 4, 6, 3)),
-          50: (Bottleneck, (3, 4, 6, 3)), 101: (Bottleneck, (3, 4, 23, 3)),
-          152: (Bottleneck, (3, 8, 36, 3))}
+STAGES = {
+    18: (BASIC_B, (2, 2, 2, 2)),
+    34: (BASIC_B, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
 
 
 class ResNet(nn.Module):
@@ -147,20 +169,20 @@ class ResNet(nn.Module):
         blocks, c = [], w
         for stage, n_blocks in enumerate(counts):
             for i in range(n_blocks):
-                blocks.append(kind(c, w * 2 ** stage, 2 if stage > 0 and i == 0 else 1, residual))
-                c = blocks[-1].expansion * w * 2 ** stage
+                blocks.append(kind(c, w * 2**stage, 2 if stage > 0 and i == 0 else 1, residual))
+                c = blocks[-1].expansion * w * 2**stage
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c, cfg.num_classes)
-        for m in self.modules():                                      # He init ([13] in the paper)
+        for m in self.modules():  # He init ([13] in the paper)
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x):                                             # cifar | imagenet:
-        x = F.relu(self.bn(self.conv(x)))                             # (B, w, s, s) | 64x112x112
+    def forward(self, x):  # cifar | imagenet:
+        x = F.relu(self.bn(self.conv(x)))  # (B, w, s, s) | 64x112x112
         if self.imagenet:
-            x = F.max_pool2d(x, 3, 2, padding=1)                      # (B, 64, 56, 56)
-        x = self.blocks(x)                                            # (B, 4w, s/4, s/4) | 2048x7x7
-        return self.fc(x.mean(dim=(2, 3)))                            # (B, classes)
+            x = F.max_pool2d(x, 3, 2, padding=1)  # (B, 64, 56, 56)
+        x = self.blocks(x)  # (B, 4w, s/4, s/4) | 2048x7x7
+        return self.fc(x.mean(dim=(2, 3)))  # (B, classes)
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -172,14 +194,15 @@ def build_model(cfg: Config) -> nn.Module:
 def load_data(cfg: Config):
     """scikit-learn digits at image_size, zero-mean unit-variance, fixed held-out split."""
     from sklearn.datasets import load_digits
+
     d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0   # (N, 1, 8, 8)
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16.0  # (N, 1, 8, 8)
     if cfg.image_size != 8:
         x = F.interpolate(x, size=(cfg.image_size,) * 2, mode="bilinear", align_corners=False)
     x = ((x - x.mean()) / x.std()).expand(-1, cfg.in_channels, -1, -1).contiguous()
     y = torch.tensor(d.target)
     perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))
-    te, tr = perm[:cfg.test_size], perm[cfg.test_size:]
+    te, tr = perm[: cfg.test_size], perm[cfg.test_size :]
     return x[tr], y[tr], x[te], y[te]
 
 
@@ -200,8 +223,10 @@ def accuracy(model, x, y, device, batch=500, rank=0, world=1):
     """Each rank scores its share of the examples; hits and counts are summed over the ranks."""
     model.eval()
     x, y = x[rank::world], y[rank::world]
-    hits = sum((model(x[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum().item()
-               for i in range(0, len(y), batch))
+    hits = sum(
+        (model(x[i : i + batch].to(device)).argmax(1).cpu() == y[i : i + batch]).sum().item()
+        for i in range(0, len(y), batch)
+    )
     counts = torch.tensor([hits, len(y)], dtype=torch.float64, device=device)
     if world > 1:
         dist.all_reduce(counts)
@@ -216,12 +241,12 @@ def fit(model, cfg: Config, data, device: str, rank: int = 0, world: int = 1) ->
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs)
     g = torch.Generator().manual_seed(cfg.seed)
-    history = []                                                      # held-out accuracy per epoch
+    history = []  # held-out accuracy per epoch
     for _ in range(cfg.epochs):
         model.train()
         for idx in torch.randperm(len(y_tr), generator=g).split(cfg.batch_size):
             if len(idx) < world:
-                continue                                              # not one example per rank
+                continue  # not one example per rank
             xb, yb = x_tr[idx[rank::world]].to(device), y_tr[idx[rank::world]].to(device)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.startswith("cuda")):
                 loss = F.cross_entropy(net(xb).float(), yb)
@@ -230,15 +255,21 @@ def fit(model, cfg: Config, data, device: str, rank: int = 0, world: int = 1) ->
             opt.step()
         sched.step()
         history.append(accuracy(model, x_te, y_te, device, rank=rank, world=world))
-    if world > 1:                                                     # BN statistics are per rank:
-        for b in model.buffers():                                     # take rank 0's, as DDP does
+    if world > 1:  # BN statistics are per rank:
+        for b in model.buffers():  # take rank 0's, as DDP does
             dist.broadcast(b, 0)
-        if os.environ.get("KB_DDP_CHECKSUM"):                         # the DDP test compares ranks
+        if os.environ.get("KB_DDP_CHECKSUM"):  # the DDP test compares ranks
             params = b"".join(p.detach().cpu().numpy().tobytes() for p in model.parameters())
-            print(f"ddp-params rank={rank} sha256={hashlib.sha256(params).hexdigest()}",
-                  file=sys.stderr, flush=True)
-    return {"test": history[-1], "history": history,
-            "train": accuracy(model, x_tr, y_tr, device, rank=rank, world=world)}
+            print(
+                f"ddp-params rank={rank} sha256={hashlib.sha256(params).hexdigest()}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return {
+        "test": history[-1],
+        "history": history,
+        "train": accuracy(model, x_tr, y_tr, device, rank=rank, world=world),
+    }
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
@@ -248,23 +279,34 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     data = load_data(cfg)
     out, history = {"depth": cfg.depth if cfg.variant == "imagenet" else 6 * cfg.n + 2}, {}
     for name in cfg.nets.split(","):
-        torch.manual_seed(cfg.seed)                                   # same initial draw for both
+        torch.manual_seed(cfg.seed)  # same initial draw for both
         model = ResNet(cfg, residual=name == "residual").to(device)
         acc = fit(model, cfg, data, device, rank, world)
         out[f"{name}_accuracy"], out[f"{name}_train_accuracy"] = acc["test"], acc["train"]
         out[f"{name}_params"] = sum(p.numel() for p in model.parameters())
         history[name] = acc["history"]
     value, plain = out.get("residual_accuracy", 0.0), out.get("plain_accuracy", 0.0)
-    conditions = {"plain net trains worse (degradation)":
-                  out.get("plain_train_accuracy", 0.0) < out.get("residual_train_accuracy", 0.0)}
-    return {"metric": GATE[0], "value": value,
-            "ablation": {"name": f"plain net, {out['depth']} layers", "value": plain},
-            "conditions": conditions,
-            "history": {"x": "epoch", "idea": history.get("residual", []),
-                        "ablation": history.get("plain", [])},
-            "passed": value >= GATE[2] and not plain >= GATE[2] and all(conditions.values()),
-            "seed": cfg.seed, "params": out.get("residual_params", out.get("plain_params")),
-            "seconds": round(time.time() - t0, 2), "world_size": world, **out}
+    conditions = {
+        "plain net trains worse (degradation)": out.get("plain_train_accuracy", 0.0)
+        < out.get("residual_train_accuracy", 0.0)
+    }
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "ablation": {"name": f"plain net, {out['depth']} layers", "value": plain},
+        "conditions": conditions,
+        "history": {
+            "x": "epoch",
+            "idea": history.get("residual", []),
+            "ablation": history.get("plain", []),
+        },
+        "passed": value >= GATE[2] and not plain >= GATE[2] and all(conditions.values()),
+        "seed": cfg.seed,
+        "params": out.get("residual_params", out.get("plain_params")),
+        "seconds": round(time.time() - t0, 2),
+        "world_size": world,
+        **out,
+    }
 
 
 def main(argv=None) -> int:

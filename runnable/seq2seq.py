@@ -9,6 +9,7 @@ copy held-out digit sequences; the ablation reads the source in its natural orde
 data, steps and seed, and must fail the same gate.
 Run: python -m runnable.seq2seq --preset tiny
 """
+
 from __future__ import annotations
 
 import time
@@ -24,18 +25,18 @@ BOS, EOS, N_SPECIAL = 0, 1, 2  # digits are tokens 2 .. vocab - 1
 
 @dataclass
 class Config:
-    layers: int = 2             # 4 in the paper
-    hidden: int = 96            # LSTM cells per layer (1000)
-    emb: int = 64               # word embedding size (1000)
-    vocab_in: int = N_SPECIAL + 10   # 160000 source words in the paper
+    layers: int = 2  # 4 in the paper
+    hidden: int = 96  # LSTM cells per layer (1000)
+    emb: int = 64  # word embedding size (1000)
+    vocab_in: int = N_SPECIAL + 10  # 160000 source words in the paper
     vocab_out: int = N_SPECIAL + 10  # 80000 target words
     reverse_source: bool = True  # §3.3; train() runs both orders (False is the ablation)
     seq_len: int = 7
     steps: int = 1200
-    evals: int = 5              # evaluation points for the history chart
+    evals: int = 5  # evaluation points for the history chart
     batch_size: int = 64
-    lr: float = 1e-2            # Adam; the paper: SGD at 0.7, halved each half epoch after 5
-    clip: float = 5.0           # §3.4: rescale gradients whose norm exceeds 5
+    lr: float = 1e-2  # Adam; the paper: SGD at 0.7, halved each half epoch after 5
+    clip: float = 5.0  # §3.4: rescale gradients whose norm exceeds 5
     n_test: int = 1000
     seed: int = 0
     amp_bf16: bool = False
@@ -43,11 +44,26 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(layers=4, hidden=1000, emb=1000, vocab_in=160000, vocab_out=80000,  # §3.4
-                    steps=1000),
-    "gpu": Config(layers=4, hidden=512, emb=256, vocab_in=N_SPECIAL + 100,
-                  vocab_out=N_SPECIAL + 100, seq_len=20, steps=4000, batch_size=256, lr=1e-3,
-                  amp_bf16=True),
+    "paper": Config(
+        layers=4,
+        hidden=1000,
+        emb=1000,
+        vocab_in=160000,
+        vocab_out=80000,  # §3.4
+        steps=1000,
+    ),
+    "gpu": Config(
+        layers=4,
+        hidden=512,
+        emb=256,
+        vocab_in=N_SPECIAL + 100,
+        vocab_out=N_SPECIAL + 100,
+        seq_len=20,
+        steps=4000,
+        batch_size=256,
+        lr=1e-3,
+        amp_bf16=True,
+    ),
 }
 
 
@@ -59,17 +75,17 @@ class Seq2Seq(nn.Module):
         self.tgt_embed = nn.Embedding(cfg.vocab_out, cfg.emb)
         self.encoder = nn.LSTM(cfg.emb, cfg.hidden, cfg.layers, batch_first=True)  # two LSTMs (§2)
         self.decoder = nn.LSTM(cfg.emb, cfg.hidden, cfg.layers, batch_first=True)
-        self.out = nn.Linear(cfg.hidden, cfg.vocab_out)        # softmax over the target vocabulary
-        for p in self.parameters():                            # §3.4: uniform in [-0.08, 0.08]
+        self.out = nn.Linear(cfg.hidden, cfg.vocab_out)  # softmax over the target vocabulary
+        for p in self.parameters():  # §3.4: uniform in [-0.08, 0.08]
             nn.init.uniform_(p, -0.08, 0.08)
 
-    def encode(self, x):                                 # (B, T_x) -> v = (h, c), (L, B, H) each
+    def encode(self, x):  # (B, T_x) -> v = (h, c), (L, B, H) each
         if self.reverse_source:
-            x = x.flip(1)                                      # §3.3: "c, b, a" -> "α, β, γ"
-        _, v = self.encoder(self.src_embed(x))                 # the last (h, c) of every layer
+            x = x.flip(1)  # §3.3: "c, b, a" -> "α, β, γ"
+        _, v = self.encoder(self.src_embed(x))  # the last (h, c) of every layer
         return v
 
-    def decode(self, y_in, state):                             # (B, T_y) -> (B, T_y, vocab), state
+    def decode(self, y_in, state):  # (B, T_y) -> (B, T_y, vocab), state
         out, state = self.decoder(self.tgt_embed(y_in), state)  # (B, T_y, hidden)
         return self.out(out), state
 
@@ -77,13 +93,13 @@ class Seq2Seq(nn.Module):
         return self.decode(y_in, self.encode(x))[0]
 
     @torch.no_grad()
-    def greedy(self, x, T: int):                               # §3.2: a beam of size 1 does well
+    def greedy(self, x, T: int):  # §3.2: a beam of size 1 does well
         state, y, ys = self.encode(x), torch.full((x.size(0), 1), BOS, device=x.device), []
         for _ in range(T):
             logits, state = self.decode(y, state)
-            y = logits[:, -1].argmax(-1, keepdim=True)         # (B, 1)
+            y = logits[:, -1].argmax(-1, keepdim=True)  # (B, 1)
             ys.append(y)
-        return torch.cat(ys, 1)                                # (B, T)
+        return torch.cat(ys, 1)  # (B, T)
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -99,12 +115,13 @@ def make_data(cfg: Config, n: int, g: torch.Generator):
 def fit(cfg: Config, device: str, test) -> dict:
     """Train one model on fresh samples; held-out exact match at `evals` points along the way."""
     torch.manual_seed(cfg.seed)
-    g = torch.Generator().manual_seed(cfg.seed)               # the same batches for both orders
+    g = torch.Generator().manual_seed(cfg.seed)  # the same batches for both orders
     model = build_model(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16,
-               enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     x_test, y_test = (t.to(device) for t in test)
     every, history, tokens, train_s = max(1, cfg.steps // cfg.evals), [], 0, 0.0
     for step in range(1, cfg.steps + 1):
@@ -125,10 +142,15 @@ def fit(cfg: Config, device: str, test) -> dict:
             with torch.autocast(**amp):
                 pred = model.greedy(x_test, cfg.seq_len + 1)
             history.append((pred == y_test).all(1).float().mean().item())
-    return {"value": history[-1], "history": history, "final_loss": loss.item(),
-            "token_accuracy": (pred == y_test).float().mean().item(),
-            "params": sum(p.numel() for p in model.parameters()),
-            "tokens_per_s": tokens / train_s, "eval_every": every}
+    return {
+        "value": history[-1],
+        "history": history,
+        "final_loss": loss.item(),
+        "token_accuracy": (pred == y_test).float().mean().item(),
+        "params": sum(p.numel() for p in model.parameters()),
+        "tokens_per_s": tokens / train_s,
+        "eval_every": every,
+    }
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
@@ -138,15 +160,25 @@ def train(cfg: Config, device: str = "cpu") -> dict:
     ablation = fit(replace(cfg, reverse_source=False), device, test)
     gate = lambda v: v >= GATE[2]
     at = [min(cfg.steps, idea["eval_every"] * (i + 1)) for i in range(len(idea["history"]))]
-    return {"metric": GATE[0], "value": idea["value"],
-            "ablation": {"name": "source not reversed", "value": ablation["value"]},
-            "conditions": {},
-            "history": {"x": "step", "at": at, "idea": idea["history"],
-                        "ablation": ablation["history"]},
-            "passed": gate(idea["value"]) and not gate(ablation["value"]), "seed": cfg.seed,
-            "token_accuracy": idea["token_accuracy"], "params": idea["params"],
-            "final_loss": idea["final_loss"], "seconds": time.perf_counter() - start,
-            "tokens_per_s": idea["tokens_per_s"]}
+    return {
+        "metric": GATE[0],
+        "value": idea["value"],
+        "ablation": {"name": "source not reversed", "value": ablation["value"]},
+        "conditions": {},
+        "history": {
+            "x": "step",
+            "at": at,
+            "idea": idea["history"],
+            "ablation": ablation["history"],
+        },
+        "passed": gate(idea["value"]) and not gate(ablation["value"]),
+        "seed": cfg.seed,
+        "token_accuracy": idea["token_accuracy"],
+        "params": idea["params"],
+        "final_loss": idea["final_loss"],
+        "seconds": time.perf_counter() - start,
+        "tokens_per_s": idea["tokens_per_s"],
+    }
 
 
 def main(argv=None) -> int:

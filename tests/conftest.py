@@ -1,4 +1,5 @@
 """Shared fixtures: the project root and records read one at a time."""
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """A small project to build the site from: tests/data/mini plus tests/data/site, with the
 real mkdocs.yml, templates and npm pins. Shared by test_site, test_build and the browser tests."""
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,12 @@ def make_project(dest: Path, glossary: bool = True) -> Path:
     shutil.copytree(ROOT / "site_src" / "templates", dest / "site_src" / "templates")
     for folder in ("papers", "runnable", "results"):
         (dest / folder).mkdir(exist_ok=True)
-    for src in (DATA / "mini" / "papers", DATA / "site" / "papers", DATA / "site" / "runnable", DATA / "site" / "results"):
+    for src in (
+        DATA / "mini" / "papers",
+        DATA / "site" / "papers",
+        DATA / "site" / "runnable",
+        DATA / "site" / "results",
+    ):
         for f in sorted(src.iterdir()):
             if f.is_dir():  # papers/figures/
                 shutil.copytree(f, dest / src.name / f.name, dirs_exist_ok=True)

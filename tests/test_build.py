@@ -1,4 +1,5 @@
 """The build pipeline: deterministic output, atomic swap, minimal rewrites, vendoring."""
+
 from __future__ import annotations
 
 import gzip
@@ -7,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from kb.site.build import build, config_overrides, normalise, write_tree
 from kb.errors import KBError, ValidationFailed
+from kb.site.build import build, config_overrides, normalise, write_tree
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture
@@ -31,9 +36,12 @@ def test_two_builds_are_byte_identical(site_project, copy):
 
 def test_failed_record_leaves_the_site_untouched(copy):
     before = snapshot(copy / "site")
-    (copy / "papers" / "b.yaml").write_text("id: b\ntitle: B\nauthors: [X Y]\nyear: 2015\nlineage:\n"
-                                            "  - {from: nowhere, to: b, type: extends, why: {en: x, zh-Hant: x}, "
-                                            "evidence: x, basis: stated}\n", encoding="utf-8")
+    (copy / "papers" / "b.yaml").write_text(
+        "id: b\ntitle: B\nauthors: [X Y]\nyear: 2015\nlineage:\n"
+        "  - {from: nowhere, to: b, type: extends, why: {en: x, zh-Hant: x}, "
+        "evidence: x, basis: stated}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(ValidationFailed) as failed:
         build(copy)
     assert "unknown node 'nowhere'" in "\n".join(map(str, failed.value.problems))
@@ -43,7 +51,9 @@ def test_failed_record_leaves_the_site_untouched(copy):
 def test_failed_mkdocs_build_leaves_the_site_untouched(copy):
     before = snapshot(copy / "site")
     index = copy / "site_src" / "templates" / "index.md.j2"
-    index.write_text(index.read_text(encoding="utf-8") + "\n[broken](no-such-page.md)\n", encoding="utf-8")
+    index.write_text(
+        index.read_text(encoding="utf-8") + "\n[broken](no-such-page.md)\n", encoding="utf-8"
+    )
     with pytest.raises(KBError, match="mkdocs build failed"):
         build(copy)
     assert snapshot(copy / "site") == before
@@ -56,14 +66,23 @@ def test_write_tree_rewrites_only_changed_files(tmp_path):
     (docs / "templates" / "x.j2").write_text("t")
     (docs / "assets" / "vendor").mkdir(parents=True)
     (docs / "assets" / "vendor" / "lib.js").write_text("v")
-    assert write_tree(docs, {"a.md": "A", "b/c.md": "C", "d.bin": b"\x00"}) == ["a.md", "b/c.md", "d.bin"]
+    assert write_tree(docs, {"a.md": "A", "b/c.md": "C", "d.bin": b"\x00"}) == [
+        "a.md",
+        "b/c.md",
+        "d.bin",
+    ]
     stamp = (docs / "a.md").stat().st_mtime_ns
     (docs / "stale.md").write_text("old")
-    assert write_tree(docs, {"a.md": "A", "b/c.md": "C2", "d.bin": b"\x00"}) == ["b/c.md", "stale.md"]
+    assert write_tree(docs, {"a.md": "A", "b/c.md": "C2", "d.bin": b"\x00"}) == [
+        "b/c.md",
+        "stale.md",
+    ]
     assert (docs / "a.md").stat().st_mtime_ns == stamp and (docs / "b" / "c.md").read_text() == "C2"
     assert write_tree(docs, {"a.md": "A"}) == ["d.bin", "b/c.md"]
     assert not (docs / "b").exists()
-    assert (docs / "templates" / "x.j2").is_file() and (docs / "assets" / "vendor" / "lib.js").is_file()
+    assert (docs / "templates" / "x.j2").is_file() and (
+        docs / "assets" / "vendor" / "lib.js"
+    ).is_file()
 
 
 def test_sitemap_gz_does_not_carry_the_build_date(tmp_path):
@@ -90,7 +109,9 @@ def test_serve_refresh_keeps_vendored_files(copy):
     vendor.vendor(copy, dest)
     assert vendor.copy_into(vendor.install(copy), dest) == []  # nothing to copy twice
     refresh(copy)
-    assert (dest / "cytoscape" / "cytoscape.min.js").is_file() and (copy / "site_src" / "lineage.md").is_file()
+    assert (dest / "cytoscape" / "cytoscape.min.js").is_file() and (
+        copy / "site_src" / "lineage.md"
+    ).is_file()
 
 
 def test_vendor_names_a_missing_lock_file(tmp_path):
@@ -100,7 +121,9 @@ def test_vendor_names_a_missing_lock_file(tmp_path):
         vendor.install(tmp_path)
 
 
-@pytest.mark.xfail(strict=False, reason="Zensical is young: a check, not a gate (see CONTRIBUTING.md)")
+@pytest.mark.xfail(
+    strict=False, reason="Zensical is young: a check, not a gate (see CONTRIBUTING.md)"
+)
 def test_zensical_builds_the_generated_tree(copy):
     """Zensical, Material's successor, reads the same mkdocs.yml; build our generated tree with it."""
     import subprocess
@@ -110,7 +133,9 @@ def test_zensical_builds_the_generated_tree(copy):
         pytest.skip("zensical is not installed (pip install zensical to run this check)")
     run = subprocess.run([zensical, "build"], cwd=copy, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert (copy / "site" / "papers" / "attn.html").is_file() and (copy / "site" / "search.json").is_file()
+    assert (copy / "site" / "papers" / "attn.html").is_file() and (
+        copy / "site" / "search.json"
+    ).is_file()
 
 
 def test_render_of_some_records_is_their_pages_as_the_full_render_has_them(copy):
@@ -119,8 +144,9 @@ def test_render_of_some_records_is_their_pages_as_the_full_render_has_them(copy)
 
     base = load(copy)
     full, some = render_all(base), render_all(base, only={"mlm", "no-such-record"})
-    assert sorted(some) == sorted(k for k in full if k in ("papers/mlm.md", "code/mlm.md")
-                                  or k.startswith("concepts/mlm/"))
+    assert sorted(some) == sorted(
+        k for k in full if k in ("papers/mlm.md", "code/mlm.md") or k.startswith("concepts/mlm/")
+    )
     assert len(some) > 1 and all(some[k] == full[k] for k in some)
 
 
@@ -143,18 +169,26 @@ def test_serve_writes_the_edited_page_first_then_its_neighbours(copy):
     kb.site.serve.refresh(copy)
     docs = copy / "site_src" / "papers"
     record = copy / "papers" / "mlm.yaml"
-    edit = lambda: record.write_text(record.read_text(encoding="utf-8").replace(  # noqa: E731
-        "Attention inside the encoder.", "EDITED-WHY"), encoding="utf-8")
+    edit = lambda: record.write_text(
+        record.read_text(encoding="utf-8").replace(  # noqa: E731
+            "Attention inside the encoder.", "EDITED-WHY"
+        ),
+        encoding="utf-8",
+    )
     # the fast pass: only the edited record's own pages
     edit()
     written = kb.site.serve.refresh(copy, {"mlm"})
-    assert "papers/mlm.md" in written and all(p == "papers/mlm.md" or p.startswith("concepts/mlm/") for p in written)
+    assert "papers/mlm.md" in written and all(
+        p == "papers/mlm.md" or p.startswith("concepts/mlm/") for p in written
+    )
     assert "EDITED-WHY" in (docs / "mlm.md").read_text(encoding="utf-8")
     assert "EDITED-WHY" not in (docs / "attn.md").read_text(encoding="utf-8")
     # the watcher does both passes; the edge comes from attn/additive, so attn's page lists it too
     kb.site.serve.refresh(copy)
-    record.write_text(record.read_text(encoding="utf-8").replace("EDITED-WHY", "Attention inside the encoder."),
-                      encoding="utf-8")
+    record.write_text(
+        record.read_text(encoding="utf-8").replace("EDITED-WHY", "Attention inside the encoder."),
+        encoding="utf-8",
+    )
     kb.site.serve.refresh(copy)
     stop = threading.Event()
     watcher = threading.Thread(target=kb.site.serve.watch, args=(copy, 0.05, stop), daemon=True)
@@ -183,11 +217,16 @@ def test_serve_hook_keeps_compiled_templates_between_rebuilds(copy, tmp_path, mo
     monkeypatch.setattr(kb.site.serve.TEMPLATES, "store", {})
     hits = []
     real = kb.site.serve.TEMPLATES.load_bytecode
-    monkeypatch.setattr(kb.site.serve.TEMPLATES, "load_bytecode",
-                        lambda bucket: (hits.append(bucket.key in kb.site.serve.TEMPLATES.store), real(bucket))[1])
+    monkeypatch.setattr(
+        kb.site.serve.TEMPLATES,
+        "load_bytecode",
+        lambda bucket: (hits.append(bucket.key in kb.site.serve.TEMPLATES.store), real(bucket))[1],
+    )
     for out in ("a", "b"):  # mkdocs loads the hook file afresh each time, as serve does per rebuild
-        mkdocs_build(load_config(str(copy / "mkdocs.yml"), site_dir=str(tmp_path / out), hooks=[hook]))
+        mkdocs_build(
+            load_config(str(copy / "mkdocs.yml"), site_dir=str(tmp_path / out), hooks=[hook])
+        )
     first = len(kb.site.serve.TEMPLATES.store)
-    assert first > 5 and hits.count(False) == first        # compiled once each ...
-    assert hits.count(True) == first                        # ... and reused by the second build
+    assert first > 5 and hits.count(False) == first  # compiled once each ...
+    assert hits.count(True) == first  # ... and reused by the second build
     assert snapshot(tmp_path / "a") == snapshot(tmp_path / "b")

@@ -1,5 +1,6 @@
 """The parse cache (.cache/kb/) only ever saves parsing: unchanged bytes are not parsed again,
 changed bytes are, a damaged cache is ignored, and every load still validates the schema."""
+
 import shutil
 
 import pytest
@@ -43,8 +44,11 @@ def test_an_edited_record_is_parsed_again(project, monkeypatch):
 
 def test_schema_is_checked_even_for_cached_bytes(project, monkeypatch):
     kb.load(project)
-    monkeypatch.setattr(loader.Paper, "model_validate", classmethod(lambda cls, data: (_ for _ in ()).throw(
-        AssertionError("validated"))))
+    monkeypatch.setattr(
+        loader.Paper,
+        "model_validate",
+        classmethod(lambda cls, data: (_ for _ in ()).throw(AssertionError("validated"))),
+    )
     with pytest.raises(AssertionError, match="validated"):
         kb.load(project)
 

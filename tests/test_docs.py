@@ -1,4 +1,5 @@
 """The contributor docs stand alone: nothing they send a reader to lies outside the repository."""
+
 from __future__ import annotations
 
 import re
@@ -32,7 +33,11 @@ def outside(text: str) -> list[str]:
     found += [m.group(1) for m in _ABSOLUTE.finditer(text)]
     for m in _LINK.finditer(text):
         target = m.group(1).split("#")[0]
-        if target and not re.match(r"[a-z]+:", target) and not (ROOT / target).resolve().is_relative_to(ROOT):
+        if (
+            target
+            and not re.match(r"[a-z]+:", target)
+            and not (ROOT / target).resolve().is_relative_to(ROOT)
+        ):
             found.append(m.group(1))
     if re.search(r"course checkout|shared/STYLE\.md", text):
         found.append("the course checkout")
@@ -46,15 +51,32 @@ def test_docs_point_only_inside_the_repository(doc):
 
 def test_the_outside_check_can_fail():
     assert outside("Read `../shared/STYLE.md` (if you have the course checkout).") == [
-        "../shared/STYLE.md", "the course checkout"]
+        "../shared/STYLE.md",
+        "the course checkout",
+    ]
     assert outside("see [style](../shared/STYLE.md) or /work/shared/x and ~/notes") == [
-        "../shared/STYLE.md", "/work/shared/x", "~/notes", "../shared/STYLE.md", "the course checkout"]
-    assert outside("First line: `$schema=../kb/paper.schema.json`; [c](CONTRIBUTING.md#words)") == []
+        "../shared/STYLE.md",
+        "/work/shared/x",
+        "~/notes",
+        "../shared/STYLE.md",
+        "the course checkout",
+    ]
+    assert (
+        outside("First line: `$schema=../kb/paper.schema.json`; [c](CONTRIBUTING.md#words)") == []
+    )
 
 
 def test_contributing_holds_the_house_rules_itself():
     text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
-    for point in ("## A record: `papers/<id>.yaml`", "### Words", "## A runnable: `runnable/<id>.py`",
-                  "## How the code is written", "full-width", "numpydoc", "file:line:col",
-                  "kb/data/edge_phrases.yaml", "kb validate --strict"):
+    for point in (
+        "## A record: `papers/<id>.yaml`",
+        "### Words",
+        "## A runnable: `runnable/<id>.py`",
+        "## How the code is written",
+        "full-width",
+        "numpydoc",
+        "file:line:col",
+        "kb/data/edge_phrases.yaml",
+        "kb validate --strict",
+    ):
         assert point in text, point

@@ -8,6 +8,7 @@ every problem reads ``file:line:col: …``. Anything else is a bug.
 CI runs 100 examples per test; the long run is
 ``KB_FUZZ_EXAMPLES=10000 python -m pytest tests/test_fuzz.py``.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,27 +27,64 @@ from kb.site.render import render
 
 from .conftest import ROOT
 
-SETTINGS = settings(max_examples=int(os.environ.get("KB_FUZZ_EXAMPLES", 100)), deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=int(os.environ.get("KB_FUZZ_EXAMPLES", 100)),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 PROBLEM = re.compile(r"^papers/[^:\n]+:\d+:\d+: (warning: )?Paper\(id=.*\)")
 REAL = sorted(p for p in (ROOT / "papers").glob("*.yaml"))
 TEMPLATES = ROOT / "site_src" / "templates"
 
 # ------------------------------------------------------------------ generated records
 
-YAML_SPECIALS = list(":{}[],&*#?|-<>=!%@`'\"\\~\t\n") + ["null", "~", "yes", "no", "0x1F", "1e3", ".inf",
-                                                           "- ", ": ", "---", "...", "!!str", "&a", "*a"]
+YAML_SPECIALS = list(":{}[],&*#?|-<>=!%@`'\"\\~\t\n") + [
+    "null",
+    "~",
+    "yes",
+    "no",
+    "0x1F",
+    "1e3",
+    ".inf",
+    "- ",
+    ": ",
+    "---",
+    "...",
+    "!!str",
+    "&a",
+    "*a",
+]
 text = st.one_of(
     st.text(max_size=40),
-    st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4F00), min_size=1, max_size=20),
+    st.text(
+        alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x4F00), min_size=1, max_size=20
+    ),
     st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=10),
     st.lists(st.sampled_from(YAML_SPECIALS), max_size=6).map("".join),
-    st.sampled_from(["<script>alert(1)</script>", "[x](javascript:alert(1))", "{{ 7*7 }}", "$a_{ij}$",
-                     "{: onclick=x}", "\ufeff", "\u2028", "\x85", "\ud800", "\U0001F600"]),
+    st.sampled_from(
+        [
+            "<script>alert(1)</script>",
+            "[x](javascript:alert(1))",
+            "{{ 7*7 }}",
+            "$a_{ij}$",
+            "{: onclick=x}",
+            "\ufeff",
+            "\u2028",
+            "\x85",
+            "\ud800",
+            "\U0001f600",
+        ]
+    ),
 )
 slug = st.one_of(st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}", fullmatch=True), text)
-wrong = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.lists(text, max_size=2),
-                  st.dictionaries(text, text, max_size=2))
+wrong = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.lists(text, max_size=2),
+    st.dictionaries(text, text, max_size=2),
+)
 
 
 def maybe(strategy):
@@ -56,32 +94,98 @@ def maybe(strategy):
 
 bilingual = st.fixed_dictionaries({"en": maybe(text), "zh-Hant": maybe(text)})
 node = st.one_of(st.sampled_from(["p0", "p1", "p0/c0", "p1/c1", "p1/c0", "nowhere"]), slug)
-record = st.fixed_dictionaries({
-    "id": maybe(slug), "title": maybe(text), "authors": maybe(st.lists(text, max_size=3)),
-    "authors_complete": maybe(st.booleans()), "year": maybe(st.integers(1700, 2200)), "venue": maybe(text),
-    "arxiv": maybe(st.from_regex(r"\d{4}\.\d{4,5}", fullmatch=True)), "url": maybe(st.just("https://a.b/c")),
-    "track": maybe(st.sampled_from(["cv", "nlp", "rl", "x"])), "tags": maybe(st.lists(slug, max_size=3)),
-    "curriculum": maybe(st.sampled_from(["01a", "1a", "10b"])),
-    "summary": maybe(st.fixed_dictionaries({"overview": maybe(bilingual)},
-                                           optional={s: bilingual for s in ("problem", "method", "results")})),
-    "passages": maybe(st.lists(st.fixed_dictionaries({"quote": maybe(text), "section": maybe(text),
-                                                      "translation": maybe(text)}), max_size=2)),
-    "reading": maybe(st.lists(st.fixed_dictionaries({"kind": maybe(st.sampled_from(["blog", "paper", "x"])),
-                                                     "title": maybe(text), "url": maybe(text)}), max_size=2)),
-    "concepts": maybe(st.lists(st.fixed_dictionaries({"id": maybe(st.sampled_from(["c0", "c1"]) | slug),
-                                                      "name": maybe(bilingual), "description": maybe(bilingual)}),
-                               max_size=2)),
-    "figures": maybe(st.lists(st.fixed_dictionaries({"id": maybe(slug), "value": maybe(st.floats()),
-                                                     "unit": maybe(text), "text": maybe(text),
-                                                     "source": maybe(text)}), max_size=2)),
-    "lineage": maybe(st.lists(st.fixed_dictionaries({
-        "from": maybe(node), "to": maybe(node),
-        "type": maybe(st.sampled_from(["extends", "uses", "part-of", "x"])), "why": maybe(bilingual),
-        "evidence": maybe(text), "basis": maybe(st.sampled_from(["stated", "interpretation", "x"]))}), max_size=3)),
-    "bibtex": maybe(st.fixed_dictionaries({"type": maybe(st.sampled_from(["article", "misc"])), "key": maybe(text),
-                                           "fields": maybe(st.dictionaries(text, text, max_size=2))})),
-    "extra_key": maybe(text),
-})
+record = st.fixed_dictionaries(
+    {
+        "id": maybe(slug),
+        "title": maybe(text),
+        "authors": maybe(st.lists(text, max_size=3)),
+        "authors_complete": maybe(st.booleans()),
+        "year": maybe(st.integers(1700, 2200)),
+        "venue": maybe(text),
+        "arxiv": maybe(st.from_regex(r"\d{4}\.\d{4,5}", fullmatch=True)),
+        "url": maybe(st.just("https://a.b/c")),
+        "track": maybe(st.sampled_from(["cv", "nlp", "rl", "x"])),
+        "tags": maybe(st.lists(slug, max_size=3)),
+        "curriculum": maybe(st.sampled_from(["01a", "1a", "10b"])),
+        "summary": maybe(
+            st.fixed_dictionaries(
+                {"overview": maybe(bilingual)},
+                optional={s: bilingual for s in ("problem", "method", "results")},
+            )
+        ),
+        "passages": maybe(
+            st.lists(
+                st.fixed_dictionaries(
+                    {"quote": maybe(text), "section": maybe(text), "translation": maybe(text)}
+                ),
+                max_size=2,
+            )
+        ),
+        "reading": maybe(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "kind": maybe(st.sampled_from(["blog", "paper", "x"])),
+                        "title": maybe(text),
+                        "url": maybe(text),
+                    }
+                ),
+                max_size=2,
+            )
+        ),
+        "concepts": maybe(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "id": maybe(st.sampled_from(["c0", "c1"]) | slug),
+                        "name": maybe(bilingual),
+                        "description": maybe(bilingual),
+                    }
+                ),
+                max_size=2,
+            )
+        ),
+        "figures": maybe(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "id": maybe(slug),
+                        "value": maybe(st.floats()),
+                        "unit": maybe(text),
+                        "text": maybe(text),
+                        "source": maybe(text),
+                    }
+                ),
+                max_size=2,
+            )
+        ),
+        "lineage": maybe(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "from": maybe(node),
+                        "to": maybe(node),
+                        "type": maybe(st.sampled_from(["extends", "uses", "part-of", "x"])),
+                        "why": maybe(bilingual),
+                        "evidence": maybe(text),
+                        "basis": maybe(st.sampled_from(["stated", "interpretation", "x"])),
+                    }
+                ),
+                max_size=3,
+            )
+        ),
+        "bibtex": maybe(
+            st.fixed_dictionaries(
+                {
+                    "type": maybe(st.sampled_from(["article", "misc"])),
+                    "key": maybe(text),
+                    "fields": maybe(st.dictionaries(text, text, max_size=2)),
+                }
+            )
+        ),
+        "extra_key": maybe(text),
+    }
+)
 
 
 def strip(value):
@@ -95,7 +199,9 @@ def strip(value):
 
 def dump(data) -> bytes:
     try:
-        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode("utf-8", "surrogatepass")
+        return yaml.safe_dump(data, allow_unicode=True, sort_keys=False).encode(
+            "utf-8", "surrogatepass"
+        )
     except yaml.YAMLError:
         return yaml.safe_dump(data, allow_unicode=False, sort_keys=False).encode("utf-8")
 
@@ -127,7 +233,7 @@ def check_pipeline(files: dict[str, bytes], strict: bool) -> None:
             assert str(e), "KBError without a message"
             return
         pages = render(base)
-        for rel, body in pages.items():
+        for _rel, body in pages.items():
             if isinstance(body, str):
                 body.encode("utf-8")  # what write_tree does: every page must be writable
     finally:
@@ -144,10 +250,26 @@ def test_generated_records_load_and_render_or_fail_cleanly(first, second, strict
     if names[0] == names[1]:
         names[1] = "other.yaml"
     # p0 and p1 give random lineage something to reach; the generated records may point at them.
-    base = {"p0.yaml": dump({"id": "p0", "title": "P0", "authors": ["A B"], "year": 2000,
-                             "concepts": [{"id": "c0", "name": {"en": "C0", "zh-Hant": "概念"}}]}),
-            "p1.yaml": dump({"id": "p1", "title": "P1", "authors": ["A B"], "year": 2001,
-                             "concepts": [{"id": "c1", "name": {"en": "C1", "zh-Hant": "概念"}}]})}
+    base = {
+        "p0.yaml": dump(
+            {
+                "id": "p0",
+                "title": "P0",
+                "authors": ["A B"],
+                "year": 2000,
+                "concepts": [{"id": "c0", "name": {"en": "C0", "zh-Hant": "概念"}}],
+            }
+        ),
+        "p1.yaml": dump(
+            {
+                "id": "p1",
+                "title": "P1",
+                "authors": ["A B"],
+                "year": 2001,
+                "concepts": [{"id": "c1", "name": {"en": "C1", "zh-Hant": "概念"}}],
+            }
+        ),
+    }
     check_pipeline({**base, names[0]: dump(first), names[1]: dump(second)}, strict)
 
 
@@ -166,7 +288,11 @@ mutation = st.one_of(
     st.tuples(st.just("flip"), st.integers(0, 10**6), st.integers(0, 255)),
     st.tuples(st.just("delete-line"), st.integers(0, 10**6), st.just(0)),
     st.tuples(st.just("swap-keys"), st.integers(0, 10**6), st.integers(0, 10**6)),
-    st.tuples(st.just("insert"), st.integers(0, 10**6), st.sampled_from(list(b"\t\n:{}[]&*!|>'\"#%@`\x00\xff"))),
+    st.tuples(
+        st.just("insert"),
+        st.integers(0, 10**6),
+        st.sampled_from(list(b"\t\n:{}[]&*!|>'\"#%@`\x00\xff")),
+    ),
 )
 
 
@@ -193,8 +319,12 @@ def mutate(raw: bytes, steps) -> bytes:
 
 
 @SETTINGS
-@given(path=st.sampled_from(REAL), keep_lineage=st.booleans(), steps=st.lists(mutation, max_size=4),
-       strict=st.booleans())
+@given(
+    path=st.sampled_from(REAL),
+    keep_lineage=st.booleans(),
+    steps=st.lists(mutation, max_size=4),
+    strict=st.booleans(),
+)
 def test_mutated_real_records_load_and_render_or_fail_cleanly(path, keep_lineage, steps, strict):
     check_pipeline({path.name: mutate(_real(path, keep_lineage), steps)}, strict)
 

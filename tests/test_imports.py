@@ -1,5 +1,6 @@
 """The folder tree is the pipeline: no two kb modules import each other (directly or round a
 circle), and the knowledge base never imports the site, the CLI or the runnables."""
+
 from __future__ import annotations
 
 import ast
@@ -57,12 +58,14 @@ def test_kb_has_no_import_circles():
 def test_the_knowledge_base_never_imports_the_site_cli_or_runnables():
     G = import_graph()
     for module in (n for n in G if n.startswith("kb.knowledge")):
-        bad = [t for t in G.successors(module) if t.startswith(("kb.site", "kb.cli", "kb.runnables"))]
+        bad = [
+            t for t in G.successors(module) if t.startswith(("kb.site", "kb.cli", "kb.runnables"))
+        ]
         assert bad == [], f"{module} imports {bad}"
 
 
 def test_the_import_graph_sees_lazy_and_relative_imports():
     G = import_graph()
-    assert G.has_edge("kb.site.render", "kb.site.pages")              # from .pages import …
-    assert G.has_edge("kb.cli", "kb.site.build")                      # a lazy import inside a function
-    assert G.has_edge("kb.site.pages", "kb.knowledge.lineage")        # from ..knowledge import lineage
+    assert G.has_edge("kb.site.render", "kb.site.pages")  # from .pages import …
+    assert G.has_edge("kb.cli", "kb.site.build")  # a lazy import inside a function
+    assert G.has_edge("kb.site.pages", "kb.knowledge.lineage")  # from ..knowledge import lineage

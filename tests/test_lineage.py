@@ -1,10 +1,10 @@
 """Lineage queries on a five-paper fixture whose answers are worked out by hand."""
+
 import networkx as nx
 import pytest
 
 import kb
 from kb.errors import NoPath, NotFound
-
 from kb.knowledge import lineage as L
 
 from .conftest import DATA, ROOT
@@ -38,7 +38,11 @@ def test_descendants_of_a_concept_leave_out_its_own_paper(G):
 
 def test_path_starts_from_a_papers_concept_when_needed(G):
     assert kb.path(G, "a", "c") == ["a/y", "b", "c"]
-    assert [s["type"] for s in kb.steps(G, kb.path(G, "a/y", "d/n"))] == ["extends", "replaces", "generalizes"]
+    assert [s["type"] for s in kb.steps(G, kb.path(G, "a/y", "d/n"))] == [
+        "extends",
+        "replaces",
+        "generalizes",
+    ]
 
 
 def test_no_path_against_the_edges(G):
@@ -75,16 +79,24 @@ def _reference_related(G, node, direction, depth):
     if G.nodes[node].get("kind") == "concept":
         own.add(L.paper_of(G, node))
     view = G.reverse(copy=False) if direction == "up" else G
-    dist = nx.multi_source_dijkstra_path_length(view, own if direction == "down" else {node}, cutoff=depth,
-                                                weight=lambda u, v, d: 0 if d.get("type") == "part-of" else 1)
-    return sorted((n for n in dist if n not in own), key=lambda n: (dist[n], G.nodes[n].get("year") or 0, n))
+    dist = nx.multi_source_dijkstra_path_length(
+        view,
+        own if direction == "down" else {node},
+        cutoff=depth,
+        weight=lambda u, v, d: 0 if d.get("type") == "part-of" else 1,
+    )
+    return sorted(
+        (n for n in dist if n not in own), key=lambda n: (dist[n], G.nodes[n].get("year") or 0, n)
+    )
 
 
 def _reference_plan(G, target):
     P = L.paper_graph(G)
     target = L.paper_of(G, target)
     needed = nx.ancestors(P, target) | {target}
-    return list(nx.lexicographical_topological_sort(P.subgraph(needed), key=lambda n: L.study_key(G, n)))
+    return list(
+        nx.lexicographical_topological_sort(P.subgraph(needed), key=lambda n: L.study_key(G, n))
+    )
 
 
 @pytest.mark.parametrize("depth", [None, 1, 2])
@@ -92,7 +104,9 @@ def test_fast_queries_agree_with_networkx_on_every_node_of_the_real_kb(depth):
     G = kb.load(ROOT).graph
     for n in G.nodes:
         for direction in ("up", "down"):
-            assert L.related(G, n, direction, depth) == _reference_related(G, n, direction, depth), (n, direction)
+            assert L.related(G, n, direction, depth) == _reference_related(
+                G, n, direction, depth
+            ), (n, direction)
         if depth is None:
             assert L.plan(G, n) == _reference_plan(G, n), n
 
@@ -113,17 +127,55 @@ def test_sources_within_is_the_paper_graph_ball_on_every_node_of_the_real_kb(ste
 #: Hand-written expectations, builder reading (to is the subject) and source reading (from is
 #: the subject), for the edge ``gpt → bert`` of every type: "bert <type> gpt".
 WORDING = {
-    "extends": ("bert extends gpt", "gpt is extended by bert", "bert 延伸 gpt 的做法", "gpt 被 bert 延伸"),
-    "generalizes": ("bert generalizes gpt", "gpt is generalized by bert",
-                    "bert 將 gpt 推廣為更一般的形式", "gpt 是 bert 的特例"),
-    "inspired-by": ("bert is inspired by gpt", "gpt inspires bert", "bert 受 gpt 啟發", "gpt 啟發了 bert"),
-    "replaces": ("bert replaces gpt", "gpt is replaced by bert", "bert 取代 gpt", "gpt 被 bert 取代"),
+    "extends": (
+        "bert extends gpt",
+        "gpt is extended by bert",
+        "bert 延伸 gpt 的做法",
+        "gpt 被 bert 延伸",
+    ),
+    "generalizes": (
+        "bert generalizes gpt",
+        "gpt is generalized by bert",
+        "bert 將 gpt 推廣為更一般的形式",
+        "gpt 是 bert 的特例",
+    ),
+    "inspired-by": (
+        "bert is inspired by gpt",
+        "gpt inspires bert",
+        "bert 受 gpt 啟發",
+        "gpt 啟發了 bert",
+    ),
+    "replaces": (
+        "bert replaces gpt",
+        "gpt is replaced by bert",
+        "bert 取代 gpt",
+        "gpt 被 bert 取代",
+    ),
     "uses": ("bert uses gpt", "gpt is used by bert", "bert 使用 gpt", "gpt 被 bert 使用"),
-    "compares-with": ("bert compares itself with gpt", "gpt is a baseline for bert",
-                      "bert 與 gpt 比較", "gpt 是 bert 的比較對象"),
-    "analyzes": ("bert analyzes gpt", "gpt is analyzed by bert", "bert 分析 gpt", "gpt 被 bert 分析"),
-    "scales": ("bert scales up gpt", "gpt is scaled up by bert", "bert 將 gpt 擴大規模", "gpt 被 bert 擴大規模"),
-    "part-of": ("bert contains gpt", "gpt is part of bert", "bert 包含 gpt", "gpt 是 bert 的一部分"),
+    "compares-with": (
+        "bert compares itself with gpt",
+        "gpt is a baseline for bert",
+        "bert 與 gpt 比較",
+        "gpt 是 bert 的比較對象",
+    ),
+    "analyzes": (
+        "bert analyzes gpt",
+        "gpt is analyzed by bert",
+        "bert 分析 gpt",
+        "gpt 被 bert 分析",
+    ),
+    "scales": (
+        "bert scales up gpt",
+        "gpt is scaled up by bert",
+        "bert 將 gpt 擴大規模",
+        "gpt 被 bert 擴大規模",
+    ),
+    "part-of": (
+        "bert contains gpt",
+        "gpt is part of bert",
+        "bert 包含 gpt",
+        "gpt 是 bert 的一部分",
+    ),
 }
 
 
@@ -154,7 +206,9 @@ def test_edge_sentence_reads_the_builder_as_subject_or_the_source_in_the_passive
     assert L.edge_sentence(edge, "zh-Hant", "builder") == zh_b
     assert L.edge_sentence(edge, "zh-Hant", "source") == zh_s
     # a dict (what steps() and the pages hold) reads the same as the tuple
-    assert L.edge_sentence({"from": "gpt", "to": "bert", "type": type_}, "zh-Hant", "source") == zh_s
+    assert (
+        L.edge_sentence({"from": "gpt", "to": "bert", "type": type_}, "zh-Hant", "source") == zh_s
+    )
 
 
 def test_edge_sentence_names_nodes_once_and_leaves_braces_in_names_alone():
@@ -165,18 +219,26 @@ def test_edge_sentence_names_nodes_once_and_leaves_braces_in_names_alone():
 def test_edge_verb_labels_an_arrow_from_the_source_side():
     assert [L.edge_verb("uses", lang) for lang in ("en", "zh-Hant")] == ["used by", "被…使用"]
     assert L.edge_verb("uses", reading="builder") == "uses"
-    with pytest.raises(ValueError, match=r"unknown edge type 'extend' \(did you mean 'extends'\?\)"):
+    with pytest.raises(
+        ValueError, match=r"unknown edge type 'extend' \(did you mean 'extends'\?\)"
+    ):
         L.edge_verb("extend")
     with pytest.raises(ValueError, match="lang must be one of"):
         L.edge_sentence(("a", "b", "uses"), "zh")
 
 
 def test_paths_lists_chains_shortest_first_from_a_paper_or_its_concepts(G):
-    assert kb.paths(G, "a", "d", k=5) == [["a", "e", "d"], ["a/x", "d/m", "d"], ["a/y", "b", "c", "d/n", "d"]]
+    assert kb.paths(G, "a", "d", k=5) == [
+        ["a", "e", "d"],
+        ["a/x", "d/m", "d"],
+        ["a/y", "b", "c", "d/n", "d"],
+    ]
     assert kb.paths(G, "a", "d", k=2) == kb.paths(G, "a", "d", k=5)[:2]
     assert kb.paths(G, "a", "d", k=1) == [kb.path(G, "a", "d")]
     # a chain never starts over from a later start: a/y → … never runs through a
-    assert all(p.count("a") + p.count("a/x") + p.count("a/y") == 1 for p in kb.paths(G, "a", "d", k=5))
+    assert all(
+        p.count("a") + p.count("a/x") + p.count("a/y") == 1 for p in kb.paths(G, "a", "d", k=5)
+    )
 
 
 def test_paths_errors_like_path(G):

@@ -1,4 +1,5 @@
 """Every broken fixture in tests/data/bad/ fails with exactly its expected message."""
+
 from __future__ import annotations
 
 import shutil
@@ -24,7 +25,9 @@ def test_bad_fixture_fails_with_expected_message(case, capsys, tmp_path):
 def test_unknown_key_is_a_warning_without_strict(capsys):
     assert main(["--root", str(DATA / "bad" / "unknown-key"), "validate"]) == 0
     err = capsys.readouterr().err
-    assert "warning: Paper(id='bert') › author: unknown key 'author' (did you mean 'authors'?)" in err
+    assert (
+        "warning: Paper(id='bert') › author: unknown key 'author' (did you mean 'authors'?)" in err
+    )
 
 
 def test_errors_are_collected_across_records_and_sorted(tmp_path, capsys):
@@ -34,17 +37,23 @@ def test_errors_are_collected_across_records_and_sorted(tmp_path, capsys):
             shutil.copy(f, tmp_path / "papers" / (f.name if case == "unknown-node" else "zz.yaml"))
     assert main(["--root", str(tmp_path), "validate"]) == 1
     lines = capsys.readouterr().err.splitlines()
-    assert lines[0].startswith("papers/bert.yaml:16:5:") and lines[1].startswith("papers/zz.yaml:5:1:")
+    assert lines[0].startswith("papers/bert.yaml:16:5:") and lines[1].startswith(
+        "papers/zz.yaml:5:1:"
+    )
     assert lines[-1] == "Aborted: 2 errors in 2 records."
 
 
 def test_very_large_file_is_refused_quickly():
     _, problems = parse_record("papers/big.yaml", b"id: big\ntitle: " + b"x" * 2_000_000 + b"\n")
-    assert [p.message for p in problems] == ["file is 2,000,016 bytes; a record must be under 1,000,000"]
+    assert [p.message for p in problems] == [
+        "file is 2,000,016 bytes; a record must be under 1,000,000"
+    ]
 
 
 def test_bom_and_crlf_are_accepted():
-    rec, problems = parse_record("papers/a.yaml", "\ufeffid: a\r\ntitle: A\r\nauthors: [B]\r\nyear: 2000\r\n".encode())
+    rec, problems = parse_record(
+        "papers/a.yaml", "\ufeffid: a\r\ntitle: A\r\nauthors: [B]\r\nyear: 2000\r\n".encode()
+    )
     assert problems == [] and rec.paper.title == "A"
 
 
@@ -57,7 +66,10 @@ def test_yml_extension_is_reported(tmp_path, capsys):
     (tmp_path / "papers").mkdir()
     (tmp_path / "papers" / "a.yml").write_text("id: a\n")
     assert main(["--root", str(tmp_path), "validate"]) == 1
-    assert "papers/a.yml:1:1: Paper(id='a'): records end in .yaml; rename it" in capsys.readouterr().err
+    assert (
+        "papers/a.yml:1:1: Paper(id='a'): records end in .yaml; rename it"
+        in capsys.readouterr().err
+    )
 
 
 def test_load_pauses_the_garbage_collector_and_gives_it_back(tmp_path):
@@ -88,5 +100,7 @@ def test_placeholders_are_warnings_without_strict(case, capsys):
     assert main(["--root", str(DATA / "bad" / case), "validate"]) == 0
     out, err = capsys.readouterr()
     expected = (DATA / "bad" / case / "expected.txt").read_text(encoding="utf-8").splitlines()[:-1]
-    assert err.splitlines() == [line.replace(": Paper(id=", ": warning: Paper(id=", 1) for line in expected]
+    assert err.splitlines() == [
+        line.replace(": Paper(id=", ": warning: Paper(id=", 1) for line in expected
+    ]
     assert out.endswith(f", {len(expected)} warnings\n")

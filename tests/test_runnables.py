@@ -1,5 +1,4 @@
 """Runnables are described by reading their source (ast), never by importing them."""
-import sys
 
 from kb.runnables import describe, discover
 
@@ -8,11 +7,17 @@ from .conftest import ROOT
 
 def test_describe_reads_gate_presets_and_arxiv_without_executing(tmp_path):
     f = tmp_path / "toy.py"
-    f.write_text('"""Toy.\n\nPaper: T (A et al., 2017) https://arxiv.org/abs/1706.03762\n"""\n'
-                 'raise SystemExit("must not run")\nGATE = ("accuracy", ">=", 0.9)\n'
-                 'PRESETS = {"tiny": None, "paper": None, "gpu": None}\n')
+    f.write_text(
+        '"""Toy.\n\nPaper: T (A et al., 2017) https://arxiv.org/abs/1706.03762\n"""\n'
+        'raise SystemExit("must not run")\nGATE = ("accuracy", ">=", 0.9)\n'
+        'PRESETS = {"tiny": None, "paper": None, "gpu": None}\n'
+    )
     info = describe(f)
-    assert (info.gate, info.presets, info.arxiv) == (("accuracy", ">=", 0.9), ["tiny", "paper", "gpu"], "1706.03762")
+    assert (info.gate, info.presets, info.arxiv) == (
+        ("accuracy", ">=", 0.9),
+        ["tiny", "paper", "gpu"],
+        "1706.03762",
+    )
 
 
 def test_every_runnable_follows_the_contract():

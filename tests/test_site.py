@@ -1,4 +1,5 @@
 """The built study site, without a browser: pages, links, diagrams, explorer data, search, offline."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,9 @@ import networkx as nx
 import pytest
 import yaml
 
+from kb.knowledge.glossary import load_glossary
 from kb.site.diagram import local_svg
 from kb.site.explorer import graph_data
-from kb.knowledge.glossary import load_glossary
 from tests.conftest import ROOT
 
 
@@ -61,8 +62,18 @@ def test_every_paper_and_concept_has_a_page(site_project, site):
     for node, d in base.graph.nodes(data=True):
         rel = f"papers/{node}.html" if d["kind"] == "paper" else f"concepts/{node}.html"
         assert (site / rel).is_file(), rel
-    for page in ("index", "course", "papers/index", "concepts/index", "lineage", "timeline", "tags",
-                 "glossary", "runnables", "bibliography"):
+    for page in (
+        "index",
+        "course",
+        "papers/index",
+        "concepts/index",
+        "lineage",
+        "timeline",
+        "tags",
+        "glossary",
+        "runnables",
+        "bibliography",
+    ):
         assert (site / f"{page}.html").is_file(), page
     assert (site / "papers.bib").read_text().count("@") == len(base.papers)
 
@@ -72,7 +83,9 @@ def test_no_broken_links_or_anchors(site, parsed):
     for page, refs in parsed.items():
         for ref in refs.refs:
             path, _, frag = ref.partition("#")
-            base = site if path.startswith("/") else page.parent  # 404.html links from the site's root
+            base = (
+                site if path.startswith("/") else page.parent
+            )  # 404.html links from the site's root
             target = (base / unquote(path.lstrip("/"))).resolve() if path else page
             if target.is_dir():
                 target = target / "index.html"
@@ -85,7 +98,12 @@ def test_no_broken_links_or_anchors(site, parsed):
 
 def test_nothing_is_loaded_from_another_site(site, parsed):
     """Offline: scripts, styles, fonts and images are all local (links to papers may leave)."""
-    loaded = [(p.name, v) for p, r in parsed.items() for tag, v in r.external if tag in ("script", "link", "img")]
+    loaded = [
+        (p.name, v)
+        for p, r in parsed.items()
+        for tag, v in r.external
+        if tag in ("script", "link", "img")
+    ]
     assert not [x for x in loaded if not x[1].startswith("https://arxiv.org")], loaded
     css = (site / "assets" / "vendor" / "katex" / "katex.min.css").read_text()
     assert "url(fonts/KaTeX_Main-Regular.woff2)" in css and "http" not in css
@@ -108,8 +126,12 @@ def test_paper_page_has_both_languages_diagram_and_math(site):
     assert "English" in html and "中文" in html and "tabbed-set" in html
     assert "注意力機制" in html
     svg = re.search(r"<svg[^>]*kb-lineage.*?</svg>", html, re.S).group(0)
-    for href in ('href="../papers/c.html"', 'href="../concepts/a/x.html"', 'href="../concepts/mlm/masked-lm.html"',
-                 'href="../concepts/attn/additive.html"'):
+    for href in (
+        'href="../papers/c.html"',
+        'href="../concepts/a/x.html"',
+        'href="../concepts/mlm/masked-lm.html"',
+        'href="../concepts/attn/additive.html"',
+    ):
         assert href in svg
     # labels read along the arrow, from the source's side: "c —baseline for→ attn"
     assert ">baseline for<" in svg and ">inspires<" in svg and ">compares-with<" not in svg
@@ -118,7 +140,11 @@ def test_paper_page_has_both_languages_diagram_and_math(site):
 
 def test_concept_page_has_diagram(site):
     html = (site / "concepts" / "mlm" / "masked-lm.html").read_text()
-    assert "遮蔽語言模型" in html and 'class="kb-lineage"' in html and 'href="../../concepts/d/m.html"' in html
+    assert (
+        "遮蔽語言模型" in html
+        and 'class="kb-lineage"' in html
+        and 'href="../../concepts/d/m.html"' in html
+    )
 
 
 def test_diagram_is_deterministic_and_escaped():
@@ -130,7 +156,12 @@ def test_diagram_is_deterministic_and_escaped():
     up = [{"from": "p", "to": "q/c", "type": "extends"}]
     a = local_svg(G, "q", up, [], lambda n: f"{n}.html?a=1&b=2")
     assert a == local_svg(G, "q", list(up), [], lambda n: f"{n}.html?a=1&b=2")
-    assert "<script>" not in a and "&lt;script&gt;" in a and "C&lt;" in a and "Q &quot;&amp;&quot; R" in a
+    assert (
+        "<script>" not in a
+        and "&lt;script&gt;" in a
+        and "C&lt;" in a
+        and "Q &quot;&amp;&quot; R" in a
+    )
     assert 'xlink:href="p.html?a=1&amp;b=2"' in a
 
 
@@ -155,17 +186,29 @@ def test_explorer_data_covers_the_graph(site_project, site):
     assert len(data["edges"]) == G.number_of_edges()
     assert all((site / n["url"]).is_file() for n in data["nodes"])
     by = {n["id"]: n for n in data["nodes"]}
-    assert by["a"]["x"] < by["b"]["x"] < by["mlm"]["x"] and by["c"]["x"] == by["e"]["x"]  # x by year
+    assert (
+        by["a"]["x"] < by["b"]["x"] < by["mlm"]["x"] and by["c"]["x"] == by["e"]["x"]
+    )  # x by year
     assert by["attn"]["y"] != by["a"]["y"] or by["attn"]["track"] == by["a"]["track"]
     assert data["years"] == [2013, 2019]
     html = (site / "lineage.html").read_text()
-    assert 'id="kb-explorer"' in html and 'value="uses"' in html and 'data-graph="assets/lineage.json"' in html
+    assert (
+        'id="kb-explorer"' in html
+        and 'value="uses"' in html
+        and 'data-graph="assets/lineage.json"' in html
+    )
 
 
 def test_explorer_layout_is_linear_and_sorted():
     G = nx.DiGraph()
     for i in range(300):
-        G.add_node(f"p{i}", kind="paper", title=f"P{i}", year=1990 + i % 30, track=("cv", "nlp", None)[i % 3])
+        G.add_node(
+            f"p{i}",
+            kind="paper",
+            title=f"P{i}",
+            year=1990 + i % 30,
+            track=("cv", "nlp", None)[i % 3],
+        )
     data = graph_data(G, lambda n: n)
     assert [n["id"] for n in data["nodes"]] == sorted(G.nodes)
     assert len({(n["x"], n["y"]) for n in data["nodes"]}) == 300
@@ -178,23 +221,35 @@ def search(site: Path, query: str) -> set[str]:
 
     index = json.loads((site / "search" / "search_index.json").read_text())
     sep = re.compile(index["config"]["separator"].replace("\\u200b", "\u200b"))
-    words = [w.lower() for part in sep.split(query) for w in (jieba.cut(part) if re.search(r"[\u4e00-\u9fff]", part) else [part]) if w.strip()]
+    words = [
+        w.lower()
+        for part in sep.split(query)
+        for w in (jieba.cut(part) if re.search(r"[\u4e00-\u9fff]", part) else [part])
+        if w.strip()
+    ]
     hits = set()
     for doc in index["docs"]:
-        have = {w.lower() for w in sep.split(re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"])) if w}
+        have = {
+            w.lower()
+            for w in sep.split(re.sub(r"<[^>]+>", " ", doc["title"] + " " + doc["text"]))
+            if w
+        }
         if all(w in have for w in words):
             hits.add(doc["location"].split("#")[0])
     return hits
 
 
-@pytest.mark.parametrize("query, page", [
-    ("注意力", "papers/attn.html"),
-    ("注意力機制", "glossary.html"),
-    ("遮蔽語言模型", "papers/mlm.html"),
-    ("遮蔽語言模型", "concepts/mlm/masked-lm.html"),
-    ("masked language model", "papers/mlm.html"),
-    ("masked language model", "concepts/mlm/masked-lm.html"),
-])
+@pytest.mark.parametrize(
+    "query, page",
+    [
+        ("注意力", "papers/attn.html"),
+        ("注意力機制", "glossary.html"),
+        ("遮蔽語言模型", "papers/mlm.html"),
+        ("遮蔽語言模型", "concepts/mlm/masked-lm.html"),
+        ("masked language model", "papers/mlm.html"),
+        ("masked language model", "concepts/mlm/masked-lm.html"),
+    ],
+)
 def test_search_index_finds_chinese_and_english(site, query, page):
     assert page in search(site, query)
 
@@ -216,7 +271,9 @@ def test_tags_concepts_and_glossary_pages(site):
     assert 'id="tag-attention"' in tags and 'id="track-nlp"' in tags
     assert "遮蔽語言模型" in (site / "concepts" / "index.html").read_text()
     glossary = (site / "glossary.html").read_text()
-    assert "注意力機制" in glossary and "感知器" in glossary and 'href="papers/attn.html"' in glossary
+    assert (
+        "注意力機制" in glossary and "感知器" in glossary and 'href="papers/attn.html"' in glossary
+    )
     assert "&lt;b&gt;not&lt;/b&gt;" in glossary and "a table pipe" in glossary
     assert 'href="glossary.html"' in (site / "index.html").read_text()  # in the nav too
 
@@ -244,13 +301,26 @@ def test_read_before_lists_near_sources_in_plan_order_and_points_to_the_whole_pl
     shutil.copyfile(ROOT / "mkdocs.yml", project / "mkdocs.yml")
     shutil.copytree(ROOT / "site_src" / "templates", project / "site_src" / "templates")
     for i, (pid, src) in enumerate([("a", None), ("b", "a"), ("c", "b"), ("d", "c")]):
-        edge = (f"lineage:\n  - {{from: {src}, to: {pid}, type: extends, why: {{en: x, zh-Hant: 甲}}, "
-                f"evidence: x, basis: stated}}\n") if src else ""
+        edge = (
+            (
+                f"lineage:\n  - {{from: {src}, to: {pid}, type: extends, why: {{en: x, zh-Hant: 甲}}, "
+                f"evidence: x, basis: stated}}\n"
+            )
+            if src
+            else ""
+        )
         (project / "papers" / f"{pid}.yaml").write_text(
-            f"id: {pid}\ntitle: Paper {pid.upper()}\nauthors: [A B]\nyear: {2000 + i}\n{edge}", encoding="utf-8")
+            f"id: {pid}\ntitle: Paper {pid.upper()}\nauthors: [A B]\nyear: {2000 + i}\n{edge}",
+            encoding="utf-8",
+        )
     pages = render(kb.load(project))
     d = pages["papers/d.md"].split("## Read before this")[1]
-    assert "Paper B" in d and "Paper C" in d and d.index("Paper B") < d.index("Paper C") and "Paper A" not in d
+    assert (
+        "Paper B" in d
+        and "Paper C" in d
+        and d.index("Paper B") < d.index("Paper C")
+        and "Paper A" not in d
+    )
     assert "all 3 in order: `kb plan d`" in d and "全部 3 篇" in d
     c = pages["papers/c.md"].split("## Read before this")[1]
     assert "Paper A" in c and "Paper B" in c and "kb plan" not in c
@@ -258,12 +328,16 @@ def test_read_before_lists_near_sources_in_plan_order_and_points_to_the_whole_pl
 
 # --- lineage in words, one language per tab (#17) -----------------------------------------
 
+
 def _tab_blocks(html: str, marker: str) -> tuple[str, str]:
     """The English and 中文 blocks of the tab set that holds ``marker``."""
     start = html.index(marker)
     tabs = html.rindex('<div class="tabbed-set', 0, start)
-    blocks = re.findall(r'<div class="tabbed-block">(.*?)</div>\s*(?=<div class="tabbed-block">|</div>)',
-                        html[tabs:], re.S)[:2]
+    blocks = re.findall(
+        r'<div class="tabbed-block">(.*?)</div>\s*(?=<div class="tabbed-block">|</div>)',
+        html[tabs:],
+        re.S,
+    )[:2]
     return blocks[0], blocks[1]
 
 
@@ -272,19 +346,30 @@ def test_paper_page_lineage_has_one_language_per_tab_and_true_sentences(site):
     en, zh = _tab_blocks(html, "Came from")
     assert "<strong>Came from</strong>" in en and "<strong>來源</strong>" in zh
     # c → attn is compares-with: "attn compares itself with c", never "c compares-with attn"
-    assert '<strong>attn</strong> compares itself with <a href="c.html">c</a>: Compared &lt;against&gt; C &amp; co.' in en
+    assert (
+        '<strong>attn</strong> compares itself with <a href="c.html">c</a>: Compared &lt;against&gt; C &amp; co.'
+        in en
+    )
     assert '<strong>attn</strong> 與 <a href="c.html">c</a> 比較：與 C 比較。' in zh
     assert '<a href="../concepts/attn/additive.html">attn/additive</a> is inspired by' in en
     assert "<small>(interpretation; §2)</small>" in en and "<small>（課程詮釋；§2）</small>" in zh
     assert "與 C 比較" not in en and "Compared &lt;against&gt;" not in zh
-    assert not re.search(r"[\u4e00-\u9fff]", re.sub(r"<[^>]+>", "", en))  # no Chinese in the English tab
+    assert not re.search(
+        r"[\u4e00-\u9fff]", re.sub(r"<[^>]+>", "", en)
+    )  # no Chinese in the English tab
 
 
 def test_concept_page_lineage_has_one_language_per_tab(site):
     html = (site / "concepts" / "attn" / "additive.html").read_text()
     en, zh = _tab_blocks(html, "Came from")
-    assert '<strong>attn/additive</strong> is inspired by <a href="../a/x.html">a/x</a>: x suggested scoring positions.' in en
-    assert '<strong>attn/additive</strong> 受 <a href="../a/x.html">a/x</a> 啟發：x 啟發了為位置打分數。' in zh
+    assert (
+        '<strong>attn/additive</strong> is inspired by <a href="../a/x.html">a/x</a>: x suggested scoring positions.'
+        in en
+    )
+    assert (
+        '<strong>attn/additive</strong> 受 <a href="../a/x.html">a/x</a> 啟發：x 啟發了為位置打分數。'
+        in zh
+    )
     assert "啟發了為位置" not in en and "suggested scoring" not in zh
 
 
@@ -293,14 +378,23 @@ def test_diagram_words_come_in_both_languages_for_the_tabs_to_pick():
     G.add_node("gpt", kind="paper", title="GPT", year=2018)
     G.add_node("bert", kind="paper", title="BERT", year=2018)
     G.add_node("xlnet", kind="paper", title="XLNet", year=2019)
-    up = [{"from": "gpt", "to": "bert", "type": "extends", "why": {"en": "Keeps <GPT>.", "zh-Hant": "保留 GPT。"}}]
+    up = [
+        {
+            "from": "gpt",
+            "to": "bert",
+            "type": "extends",
+            "why": {"en": "Keeps <GPT>.", "zh-Hant": "保留 GPT。"},
+        }
+    ]
     down = [{"from": "bert", "to": "xlnet", "type": "compares-with"}]
     svg = local_svg(G, "bert", up, down, lambda n: n)
     groups = re.findall(r'<g class="kb-lang-(en|zh)" lang="([^"]+)">(.*?)</g>', svg, re.S)
     assert [(a, b) for a, b, _ in groups] == [("en", "en"), ("zh", "zh-Hant")] * 2
     en = "".join(g for a, _, g in groups if a == "en")
     zh = "".join(g for a, _, g in groups if a == "zh")
-    assert "<title>bert extends gpt: Keeps &lt;GPT&gt;.</title>" in en and ">extended by</text>" in en
+    assert (
+        "<title>bert extends gpt: Keeps &lt;GPT&gt;.</title>" in en and ">extended by</text>" in en
+    )
     assert "<title>xlnet compares itself with bert</title>" in en and ">baseline for</text>" in en
     assert "<title>bert 延伸 gpt 的做法：保留 GPT。</title>" in zh and ">被…延伸</text>" in zh
     assert ">是…的比較對象</text>" in zh and not re.search(r"[\u4e00-\u9fff]", en)
@@ -309,7 +403,10 @@ def test_diagram_words_come_in_both_languages_for_the_tabs_to_pick():
 def test_kb_css_shows_the_diagram_words_of_the_chosen_tab():
     css = (ROOT / "site_src" / "templates" / "assets" / "kb.css").read_text()
     assert ".kb-lineage .kb-lang-zh { display: none; }" in css
-    assert ".md-content:has(.tabbed-set > input:nth-of-type(2):checked) .kb-lineage .kb-lang-en { display: none; }" in css
+    assert (
+        ".md-content:has(.tabbed-set > input:nth-of-type(2):checked) .kb-lineage .kb-lang-en { display: none; }"
+        in css
+    )
 
 
 def _every_type_project(tmp_path):
@@ -325,11 +422,16 @@ def _every_type_project(tmp_path):
     types = [t for t in EDGE_TYPES if t != "part-of"]
     for i, t in enumerate(types):
         (project / "papers" / f"s-{t}.yaml").write_text(
-            f"id: s-{t}\ntitle: S {t}\nauthors: [A B]\nyear: {2000 + i}\n", encoding="utf-8")
-    edges = "".join(f"  - {{from: s-{t}, to: hub, type: {t}, why: {{en: W{i}., zh-Hant: 理由{i}。}}, "
-                    f"evidence: x, basis: stated}}\n" for i, t in enumerate(types))
+            f"id: s-{t}\ntitle: S {t}\nauthors: [A B]\nyear: {2000 + i}\n", encoding="utf-8"
+        )
+    edges = "".join(
+        f"  - {{from: s-{t}, to: hub, type: {t}, why: {{en: W{i}., zh-Hant: 理由{i}。}}, "
+        f"evidence: x, basis: stated}}\n"
+        for i, t in enumerate(types)
+    )
     (project / "papers" / "hub.yaml").write_text(
-        f"id: hub\ntitle: Hub\nauthors: [A B]\nyear: 2020\nlineage:\n{edges}", encoding="utf-8")
+        f"id: hub\ntitle: Hub\nauthors: [A B]\nyear: 2020\nlineage:\n{edges}", encoding="utf-8"
+    )
     return project, types
 
 
@@ -344,15 +446,26 @@ def test_every_edge_type_reads_true_on_both_ends_pages(tmp_path):
     project, types = _every_type_project(tmp_path)
     pages = render(kb.load(project, strict=True))
     hub = pages["papers/hub.md"]
-    en_tab, zh_tab = hub.split('=== "中文"')[0].split('=== "English"')[-1], hub.split('=== "中文"')[1]
+    en_tab, zh_tab = (
+        hub.split('=== "中文"')[0].split('=== "English"')[-1],
+        hub.split('=== "中文"')[1],
+    )
     for i, t in enumerate(types):
-        en_b, en_s, zh_b, zh_s = (w.replace("bert", "{B}").replace("gpt", "{S}") for w in WORDING[t])
+        en_b, en_s, zh_b, zh_s = (
+            w.replace("bert", "{B}").replace("gpt", "{S}") for w in WORDING[t]
+        )
         link = f"[s-{t}](../papers/s-{t}.md)"
         assert f"- {en_b.format(B='**hub**', S=link)}: W{i}." in en_tab, t
         assert f"- {zh_b.format(B='**hub**', S=link)}：理由{i}。" in zh_tab, t
         src = pages[f"papers/s-{t}.md"]
-        assert f"- {en_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}: W{i}." in src.split('=== "中文"')[0], t
-        assert f"- {zh_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}：理由{i}。" in src.split('=== "中文"')[1], t
+        assert (
+            f"- {en_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}: W{i}."
+            in src.split('=== "中文"')[0]
+        ), t
+        assert (
+            f"- {zh_s.format(S=f'**s-{t}**', B='[hub](../papers/hub.md)')}：理由{i}。"
+            in src.split('=== "中文"')[1]
+        ), t
 
 
 def test_bert_page_lineage_shows_one_language_per_tab():
@@ -375,5 +488,8 @@ def test_bert_page_lineage_shows_one_language_per_tab():
 
 def test_explorer_page_says_how_an_arrow_reads(site):
     html = (site / "lineage.html").read_text()
-    assert 'title="B extends A · B 延伸 A 的做法"' in html and 'title="B is inspired by A · B 受 A 啟發"' in html
+    assert (
+        'title="B extends A · B 延伸 A 的做法"' in html
+        and 'title="B is inspired by A · B 受 A 啟發"' in html
+    )
     assert "An arrow A → B means B builds on A" in html

@@ -1,5 +1,6 @@
 """The house style is checked by the test command: ruff's lint and its formatter (configured in
 pyproject.toml) find nothing to change in the code."""
+
 from __future__ import annotations
 
 import shutil
@@ -21,7 +22,11 @@ def ruff() -> list[str]:
     return [exe]
 
 
-@pytest.mark.parametrize("args", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"])
+@pytest.mark.parametrize(
+    "args", [["check", "."], ["format", "--check", "."]], ids=["lint", "format"]
+)
 def test_ruff_finds_nothing(args):
-    run = subprocess.run(ruff() + args, cwd=ROOT, capture_output=True, text=True, timeout=RUFF_TIMEOUT_S)
+    run = subprocess.run(
+        ruff() + args, cwd=ROOT, capture_output=True, text=True, timeout=RUFF_TIMEOUT_S
+    )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]

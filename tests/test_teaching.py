@@ -2,10 +2,10 @@
 confusions in both languages, at least one figure of our own (an SVG that parses, alt text in
 both languages) and at least one equation shown beside the runnable's lines that compute it.
 The site puts them on the page; a symbol that leaves the runnable stops the build."""
+
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -44,10 +44,11 @@ def test_course_paper_figures_parse_and_carry_alt_text(paper_id):
         assert svg.tag == f"{SVG}svg" and svg.get("viewBox"), f.file
         assert svg.findall(f".//{SVG}text"), f"{f.file} has no labels"
         labels = " ".join("".join(t.itertext()) for t in svg.iter(f"{SVG}text"))
-        assert re.search(r"[\u4e00-\u9fff]", labels) and re.search(r"[A-Za-z]", labels), \
+        assert re.search(r"[\u4e00-\u9fff]", labels) and re.search(r"[A-Za-z]", labels), (
             f"{f.file}: labels in both languages"
+        )
         assert f.alt.en and re.search(r"[\u4e00-\u9fff]", f.alt.zh_hant)
-        inline_svg(path, f.alt.en, f.alt.zh_hant)    # inert: no script, handler or outside link
+        inline_svg(path, f.alt.en, f.alt.zh_hant)  # inert: no script, handler or outside link
 
 
 @pytest.mark.parametrize("paper_id", COURSE)
@@ -67,24 +68,34 @@ def test_every_concept_code_symbol_exists():
 
 
 def test_a_symbol_that_left_the_runnable_stops_the_build_naming_the_field(tmp_path):
-    from tests.site_project import make_project
-
     import kb
     from kb.site.teaching import teaching_context
+    from tests.site_project import make_project
 
     project = make_project(tmp_path / "p")
     rec = project / "papers" / "mlm.yaml"
-    rec.write_text(rec.read_text(encoding="utf-8").replace("symbol: mask_tokens",
-                                                           "symbol: mask_token"), encoding="utf-8")
-    with pytest.raises(KBError, match=r"papers/mlm\.yaml › teaching\.code\[0\]\.symbol: "
-                                      r"runnable/mlm\.py has no function or class 'mask_token' "
-                                      r"\(did you mean 'mask_tokens'\?\)"):
+    rec.write_text(
+        rec.read_text(encoding="utf-8").replace("symbol: mask_tokens", "symbol: mask_token"),
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        KBError,
+        match=r"papers/mlm\.yaml › teaching\.code\[0\]\.symbol: "
+        r"runnable/mlm\.py has no function or class 'mask_token' "
+        r"\(did you mean 'mask_tokens'\?\)",
+    ):
         teaching_context(kb.load(project), "mlm", "papers/mlm.md")
 
 
-@pytest.mark.parametrize("payload", ['<script>alert(1)</script>', '<rect onload="alert(1)"/>',
-                                     '<image href="https://example.com/x.png"/>',
-                                     '<foreignObject><p>x</p></foreignObject>'])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "<script>alert(1)</script>",
+        '<rect onload="alert(1)"/>',
+        '<image href="https://example.com/x.png"/>',
+        "<foreignObject><p>x</p></foreignObject>",
+    ],
+)
 def test_a_figure_with_script_or_outside_reference_is_refused(tmp_path, payload):
     f = tmp_path / "bad.svg"
     f.write_text(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1">{payload}</svg>')
@@ -94,8 +105,10 @@ def test_a_figure_with_script_or_outside_reference_is_refused(tmp_path, payload)
 
 def test_inline_figure_has_both_alt_texts_and_no_blank_line(tmp_path):
     f = tmp_path / "ok.svg"
-    f.write_text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1">'
-                 '\n\n<title>old</title><text>a · 甲</text></svg>\n')
+    f.write_text(
+        '<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1">'
+        "\n\n<title>old</title><text>a · 甲</text></svg>\n"
+    )
     out = inline_svg(f, "A & B", "甲與乙")
     assert out.startswith('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1 1" role="img"')
     assert "<title>A &amp; B</title>" in out and '<desc lang="zh-Hant">甲與乙</desc>' in out
@@ -104,10 +117,12 @@ def test_inline_figure_has_both_alt_texts_and_no_blank_line(tmp_path):
 
 def test_site_course_page_shows_figure_code_beside_equation_and_the_code_page(site_project):
     html = (site_project / "site" / "papers" / "mlm.html").read_text(encoding="utf-8")
-    assert 'id="intuition' in html and 'id="common-confusions' in html and 'id="worked-example' in html
+    assert (
+        'id="intuition' in html and 'id="common-confusions' in html and 'id="worked-example' in html
+    )
     assert re.search(r'<figure class="kb-figure"[^>]*>\s*<svg[^>]*role="img"', html)
-    block = html[html.index('class="kb-eqcode"'):]
+    block = html[html.index('class="kb-eqcode"') :]
     assert "\\tilde{x}_i" in block[:2000] and "mask_tokens" in block[:6000]
-    assert 'href="../code/mlm.html#__codelineno-0-4"' in html            # the def's own line
+    assert 'href="../code/mlm.html#__codelineno-0-4"' in html  # the def's own line
     code = (site_project / "site" / "code" / "mlm.html").read_text(encoding="utf-8")
     assert 'id="__codelineno-0-4"' in code or 'name="__codelineno-0-4"' in code

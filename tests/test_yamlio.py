@@ -1,5 +1,6 @@
 """kb's record reader against an oracle: PyYAML's own safe loader gives the same data for
 every real record (dates aside, which kb keeps as text), and the refusals stay refusals."""
+
 import datetime as dt
 
 import pytest
@@ -33,15 +34,18 @@ def test_typed_scalars_follow_yaml_1_1_like_pyyaml():
     assert yamlio.load(SCALARS)["g"] == "2026-11-21"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("a: &x [1]\nb: *x\n", "aliases and anchors"),
-    ("a: &x 1\nb: *x\n", "aliases and anchors"),
-    ("a: 1\na: 2\n", "duplicate key 'a'"),
-    ("? [1, 2]\n: 3\n", "a key must be a plain value"),
-    ("a: !!python/name:os.system x\n", "is not allowed"),
-    ("a: !!binary aGk=\n", "is not allowed"),
-    ("a: !!set {x}\n", "is not allowed"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: &x [1]\nb: *x\n", "aliases and anchors"),
+        ("a: &x 1\nb: *x\n", "aliases and anchors"),
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+        ("? [1, 2]\n: 3\n", "a key must be a plain value"),
+        ("a: !!python/name:os.system x\n", "is not allowed"),
+        ("a: !!binary aGk=\n", "is not allowed"),
+        ("a: !!set {x}\n", "is not allowed"),
+    ],
+)
 def test_refusals(text, message):
     with pytest.raises(yamlio.YamlProblem, match=message):
         yamlio.load(text)

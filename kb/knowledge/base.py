@@ -1,4 +1,5 @@
 """``kb.load(root)``: read, validate, check and graph the records in one call."""
+
 from __future__ import annotations
 
 import gc
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import networkx as nx
 
-from . import checks, lineage
 from ..errors import NotFound, Problem, ValidationFailed, did_you_mean
+from . import checks, lineage
 from .loader import Record, read_records
 from .schema import Paper
 
@@ -44,7 +45,9 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "mkdocs.yml").is_file() and (folder / "papers").is_dir():
             return folder
-    raise NotFound(f"no project (a folder with mkdocs.yml and papers/) at or above {here}; pass --root")
+    raise NotFound(
+        f"no project (a folder with mkdocs.yml and papers/) at or above {here}; pass --root"
+    )
 
 
 @contextmanager

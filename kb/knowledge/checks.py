@@ -3,17 +3,17 @@
 Each check yields :class:`~kb.errors.Problem` objects; :func:`check_all` runs them
 in order. Graph checks run on the graph :mod:`kb.knowledge.lineage` builds.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import networkx as nx
 
 from ..errors import Problem, did_you_mean
 from .loader import Record
 from .schema import SUMMARY_SECTIONS
-
 
 #: Ids that would collide with generated pages (papers/index.md).
 RESERVED_IDS = {"index"}
@@ -24,12 +24,19 @@ def check_ids(records: list[Record]) -> Iterator[Problem]:
     for r in records:
         stem = Path(r.rel).stem
         if r.paper.id != stem:
-            yield r.problem(("id",), f"id {r.paper.id!r} differs from the file name; "
-                                     f"rename the file to papers/{r.paper.id}.yaml or the id to {stem!r}")
+            yield r.problem(
+                ("id",),
+                f"id {r.paper.id!r} differs from the file name; "
+                f"rename the file to papers/{r.paper.id}.yaml or the id to {stem!r}",
+            )
         if r.paper.id in RESERVED_IDS:
-            yield r.problem(("id",), f"id {r.paper.id!r} is reserved for a site page; choose another")
+            yield r.problem(
+                ("id",), f"id {r.paper.id!r} is reserved for a site page; choose another"
+            )
         if r.paper.id in seen:
-            yield r.problem(("id",), f"duplicate id {r.paper.id!r} (also in {seen[r.paper.id].rel})")
+            yield r.problem(
+                ("id",), f"duplicate id {r.paper.id!r} (also in {seen[r.paper.id].rel})"
+            )
         seen.setdefault(r.paper.id, r)
         concept_ids = [c.id for c in r.paper.concepts]
         for i, c in enumerate(concept_ids):
@@ -50,11 +57,16 @@ def check_course_notes(records: list[Record]) -> Iterator[Problem]:
             continue
         for s in SUMMARY_SECTIONS:
             if getattr(r.paper.summary, s) is None:
-                yield r.problem(("summary", s), f"required for a course paper (curriculum "
-                                                f"{r.paper.curriculum}): write it in en and zh-Hant")
+                yield r.problem(
+                    ("summary", s),
+                    f"required for a course paper (curriculum "
+                    f"{r.paper.curriculum}): write it in en and zh-Hant",
+                )
 
 
-def check_nodes(records: list[Record], root: Path, broken: set[str] = frozenset()) -> Iterator[Problem]:
+def check_nodes(
+    records: list[Record], root: Path, broken: set[str] = frozenset()
+) -> Iterator[Problem]:
     """Lineage ends, edge ownership and runnable files. Nodes of ``broken`` records (which
     failed to load and are reported already) are not reported again as unknown."""
     papers = {r.paper.id: r.paper for r in records}
@@ -67,26 +79,37 @@ def check_nodes(records: list[Record], root: Path, broken: set[str] = frozenset(
                 if paper_id in broken and paper_id not in papers:
                     continue
                 if paper_id not in papers:
-                    yield r.problem(("lineage", i, end), f"unknown node {node!r}{did_you_mean(node, nodes)}")
+                    yield r.problem(
+                        ("lineage", i, end), f"unknown node {node!r}{did_you_mean(node, nodes)}"
+                    )
                 elif concept and node not in nodes:
                     declared = [c.id for c in papers[paper_id].concepts]
-                    yield r.problem(("lineage", i, end),
-                                    f"paper {paper_id!r} declares no concept {concept!r}"
-                                    f"{did_you_mean(concept, declared)} (declared: {', '.join(declared) or 'none'})")
+                    yield r.problem(
+                        ("lineage", i, end),
+                        f"paper {paper_id!r} declares no concept {concept!r}"
+                        f"{did_you_mean(concept, declared)} (declared: {', '.join(declared) or 'none'})",
+                    )
             if e.to.partition("/")[0] != p.id:
-                yield r.problem(("lineage", i, "to"),
-                                f"an edge belongs to the record it arrives at: move it to "
-                                f"papers/{e.to.partition('/')[0]}.yaml, or make 'to' {p.id} or {p.id}/<concept>")
+                yield r.problem(
+                    ("lineage", i, "to"),
+                    f"an edge belongs to the record it arrives at: move it to "
+                    f"papers/{e.to.partition('/')[0]}.yaml, or make 'to' {p.id} or {p.id}/<concept>",
+                )
             if e.from_ == e.to:
                 yield r.problem(("lineage", i), "an edge from a node to itself")
         if p.runnable:
             if not (root / "runnable" / f"{p.runnable.id}.py").is_file():
-                yield r.problem(("runnable", "id"), f"no file runnable/{p.runnable.id}.py; "
-                                                    "create it (kb new --runnable) or remove 'runnable'")
+                yield r.problem(
+                    ("runnable", "id"),
+                    f"no file runnable/{p.runnable.id}.py; "
+                    "create it (kb new --runnable) or remove 'runnable'",
+                )
             figs = [f.id for f in p.figures]
             if p.runnable.params_figure and p.runnable.params_figure not in figs:
-                yield r.problem(("runnable", "params_figure"),
-                                f"no figure {p.runnable.params_figure!r}{did_you_mean(p.runnable.params_figure, figs)}")
+                yield r.problem(
+                    ("runnable", "params_figure"),
+                    f"no figure {p.runnable.params_figure!r}{did_you_mean(p.runnable.params_figure, figs)}",
+                )
 
 
 def check_cycles(records: list[Record], graph: nx.DiGraph) -> Iterator[Problem]:
@@ -106,14 +129,24 @@ def check_cycles(records: list[Record], graph: nx.DiGraph) -> Iterator[Problem]:
         owner = by_paper.get(v.partition("/")[0])
         if owner is None:
             continue
-        index = next((i for i, e in enumerate(owner.paper.lineage)
-                      if e.to.partition("/")[0] == v.partition("/")[0]
-                      and e.from_.partition("/")[0] == u.partition("/")[0]), None)
+        index = next(
+            (
+                i
+                for i, e in enumerate(owner.paper.lineage)
+                if e.to.partition("/")[0] == v.partition("/")[0]
+                and e.from_.partition("/")[0] == u.partition("/")[0]
+            ),
+            None,
+        )
         loc = ("lineage", index) if index is not None else ("lineage",)
         yield owner.problem(loc, "lineage cycle: " + " → ".join(nodes))
         return
 
 
 def check_all(records: list[Record], root: Path, broken: set[str] = frozenset()) -> list[Problem]:
-    problems = [*check_ids(records), *check_course_notes(records), *check_nodes(records, root, broken)]
+    problems = [
+        *check_ids(records),
+        *check_course_notes(records),
+        *check_nodes(records, root, broken),
+    ]
     return problems

@@ -2,6 +2,7 @@
 
 Output is sorted, so the same graph gives the same bytes.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,18 +46,31 @@ def export_graph(G: nx.DiGraph, fmt: str) -> str:
         nx.write_graphml(H, buf, encoding="utf-8")
         return buf.getvalue().decode("utf-8")
     if fmt == "json":
-        return json.dumps(nx.node_link_data(H, edges="edges"), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+        return (
+            json.dumps(
+                nx.node_link_data(H, edges="edges"), ensure_ascii=False, indent=1, sort_keys=True
+            )
+            + "\n"
+        )
     ids = {n: f"n{i}" for i, n in enumerate(H.nodes)}
     if fmt == "dot":
         lines = ["digraph lineage {", "  rankdir=LR;"]
-        lines += [f'  {ids[n]} [label="{_label(H, n)}", shape={"ellipse" if H.nodes[n].get("kind") == "concept" else "box"}];'
-                  for n in H.nodes]
-        lines += [f'  {ids[u]} -> {ids[v]} [label="{d["type"]}"];' for u, v, d in H.edges(data=True)]
+        lines += [
+            f'  {ids[n]} [label="{_label(H, n)}", shape={"ellipse" if H.nodes[n].get("kind") == "concept" else "box"}];'
+            for n in H.nodes
+        ]
+        lines += [
+            f'  {ids[u]} -> {ids[v]} [label="{d["type"]}"];' for u, v, d in H.edges(data=True)
+        ]
         return "\n".join(lines + ["}"]) + "\n"
     if fmt == "mermaid":
         lines = ["graph LR"]
-        lines += [f'  {ids[n]}["{_label(H, n)}"]' if H.nodes[n].get("kind") != "concept" else f'  {ids[n]}("{_label(H, n)}")'
-                  for n in H.nodes]
+        lines += [
+            f'  {ids[n]}["{_label(H, n)}"]'
+            if H.nodes[n].get("kind") != "concept"
+            else f'  {ids[n]}("{_label(H, n)}")'
+            for n in H.nodes
+        ]
         lines += [f"  {ids[u]} -->|{d['type']}| {ids[v]}" for u, v, d in H.edges(data=True)]
         return "\n".join(lines) + "\n"
     raise ValueError(f"unknown format {fmt!r}")

@@ -20,13 +20,15 @@ its paper, so the ancestors of ``bert`` include the ancestors of ``bert/mlm``.
 >>> edge_sentence(("a", "b", "extends"))
 'b extends a'
 """
+
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from typing import Callable, Iterable, Literal
+from typing import Literal
 
 import networkx as nx
 
@@ -45,20 +47,47 @@ def build_graph(papers: Iterable[Paper]) -> nx.DiGraph:
     G = nx.DiGraph()
     papers = list(papers)
     for p in papers:
-        G.add_node(p.id, kind="paper", title=p.title, year=p.year, track=p.track,
-                   curriculum=p.curriculum, tags=list(p.tags))
+        G.add_node(
+            p.id,
+            kind="paper",
+            title=p.title,
+            year=p.year,
+            track=p.track,
+            curriculum=p.curriculum,
+            tags=list(p.tags),
+        )
         for c in p.concepts:
             node = f"{p.id}/{c.id}"
-            G.add_node(node, kind="concept", paper=p.id, year=p.year, track=p.track,
-                       name={"en": c.name.en, "zh-Hant": c.name.zh_hant})
-            G.add_edge(node, p.id, type="part-of", basis="stated", evidence="",
-                       why={"en": f"{c.name.en} is part of {p.title}.",
-                            "zh-Hant": f"{c.name.zh_hant}是〈{p.title}〉的一部分。"})
+            G.add_node(
+                node,
+                kind="concept",
+                paper=p.id,
+                year=p.year,
+                track=p.track,
+                name={"en": c.name.en, "zh-Hant": c.name.zh_hant},
+            )
+            G.add_edge(
+                node,
+                p.id,
+                type="part-of",
+                basis="stated",
+                evidence="",
+                why={
+                    "en": f"{c.name.en} is part of {p.title}.",
+                    "zh-Hant": f"{c.name.zh_hant}是〈{p.title}〉的一部分。",
+                },
+            )
     for p in papers:
         for e in p.lineage:
             if e.from_ in G and e.to in G:
-                G.add_edge(e.from_, e.to, type=e.type, basis=e.basis, evidence=e.evidence,
-                           why={"en": e.why.en, "zh-Hant": e.why.zh_hant})
+                G.add_edge(
+                    e.from_,
+                    e.to,
+                    type=e.type,
+                    basis=e.basis,
+                    evidence=e.evidence,
+                    why={"en": e.why.en, "zh-Hant": e.why.zh_hant},
+                )
     return G
 
 
@@ -101,8 +130,9 @@ def descendants(G: nx.DiGraph, node: str, depth: int | None = None) -> list[str]
     return related(G, node, "down", depth)
 
 
-def related(G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up",
-            depth: int | None = None) -> list[str]:
+def related(
+    G: nx.DiGraph, node: str, direction: Literal["up", "down"] = "up", depth: int | None = None
+) -> list[str]:
     """Nodes ``node`` came from (``up``) or led to (``down``), nearest first.
 
     For a paper, its own concepts are searched from too and left out of the answer.
@@ -192,10 +222,16 @@ def paths(G: nx.DiGraph, a: str, b: str, k: int = 3) -> list[list[str]]:
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     reach = nx.ancestors(G, b) | {b}
-    starts = [s for s in ([a, *concepts_of(G, a)] if G.nodes[a].get("kind") == "paper" else [a]) if s in reach]
+    starts = [
+        s
+        for s in ([a, *concepts_of(G, a)] if G.nodes[a].get("kind") == "paper" else [a])
+        if s in reach
+    ]
     if not starts:
-        raise NoPath(f"no lineage path from {a!r} to {b!r} (edges run from an idea to what builds on it; "
-                     f"try `kb path {b} {a}` or `kb lineage {b} --up`)")
+        raise NoPath(
+            f"no lineage path from {a!r} to {b!r} (edges run from an idea to what builds on it; "
+            f"try `kb path {b} {a}` or `kb lineage {b} --up`)"
+        )
     first = set(starts)
     start = _Start()
     H = nx.DiGraph()
@@ -208,9 +244,17 @@ def paths(G: nx.DiGraph, a: str, b: str, k: int = 3) -> list[list[str]]:
 
 def steps(G: nx.DiGraph, nodes: list[str]) -> list[dict]:
     """The reasons along a path: one dict per edge."""
-    return [{"from": u, "to": v, "type": G.edges[u, v]["type"], "why": dict(G.edges[u, v]["why"]),
-             "basis": G.edges[u, v].get("basis"), "evidence": G.edges[u, v].get("evidence")}
-            for u, v in zip(nodes, nodes[1:])]
+    return [
+        {
+            "from": u,
+            "to": v,
+            "type": G.edges[u, v]["type"],
+            "why": dict(G.edges[u, v]["why"]),
+            "basis": G.edges[u, v].get("basis"),
+            "evidence": G.edges[u, v].get("evidence"),
+        }
+        for u, v in zip(nodes, nodes[1:])
+    ]
 
 
 def sources_within(G: nx.DiGraph, target: str, steps: int) -> set[str]:
@@ -225,7 +269,9 @@ def sources_within(G: nx.DiGraph, target: str, steps: int) -> set[str]:
 
 def source_papers(G: nx.DiGraph, paper: str) -> set[str]:
     """The other papers with an edge into ``paper`` or into one of its concepts."""
-    return {paper_of(G, u) for node in (paper, *concepts_of(G, paper)) for u in G.pred[node]} - {paper}
+    return {paper_of(G, u) for node in (paper, *concepts_of(G, paper)) for u in G.pred[node]} - {
+        paper
+    }
 
 
 def study_key(G: nx.DiGraph, paper: str) -> tuple:
@@ -299,8 +345,9 @@ def edge_verb(type_: str, lang: str = "en", reading: str = "source") -> str:
     return _entry(type_, lang, reading)["verb"]
 
 
-def edge_sentence(edge, lang: str = "en", reading: str = "builder",
-                  name: Callable[[str], str] = str) -> str:
+def edge_sentence(
+    edge, lang: str = "en", reading: str = "builder", name: Callable[[str], str] = str
+) -> str:
     """An edge as a true sentence: the builder as subject, or the source in the passive.
 
     Parameters
@@ -337,7 +384,11 @@ def edge_sentence(edge, lang: str = "en", reading: str = "builder",
         u, v, type_ = edge
     template = _entry(type_, lang, reading)["sentence"]
     # one pass, so a name that itself contains "{to}" is left alone
-    a, b = ("{from}", "{to}") if template.index("{from}") < template.index("{to}") else ("{to}", "{from}")
+    a, b = (
+        ("{from}", "{to}")
+        if template.index("{from}") < template.index("{to}")
+        else ("{to}", "{from}")
+    )
     head, rest = template.split(a, 1)
     mid, tail = rest.split(b, 1)
     names = {"{from}": name(u), "{to}": name(v)}

@@ -4,21 +4,22 @@
 problems; :mod:`kb.knowledge.checks` adds the checks that need all records at once. Nothing
 here raises on the first bad file: a contributor sees every problem in one run.
 """
+
 from __future__ import annotations
 
 import hashlib
 import marshal
 import os
-import sys
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from . import yamlio
 from ..errors import Problem, did_you_mean
+from . import yamlio
 from .schema import Paper, known_keys
 
 KNOWN_KEYS = known_keys()
@@ -28,7 +29,7 @@ KNOWN_KEYS = known_keys()
 class Record:
     """A record as read: where it is, its text (for line numbers) and the model."""
 
-    rel: str          # path relative to the project root, with forward slashes
+    rel: str  # path relative to the project root, with forward slashes
     text: str
     paper: Paper
 
@@ -56,19 +57,28 @@ def _message(err: dict) -> str:
     if kind == "string_pattern_mismatch":
         value, pattern = err.get("input"), err["ctx"]["pattern"]
         lower = value.lower() if isinstance(value, str) else value
-        hint = f" (ids are lowercase: {lower!r})" if lower != value and re.fullmatch(pattern, lower) else ""
+        hint = (
+            f" (ids are lowercase: {lower!r})"
+            if lower != value and re.fullmatch(pattern, lower)
+            else ""
+        )
         return f"{value!r} does not match {pattern}{hint}"
     if kind == "literal_error":
-        choices = [c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")]
-        return (f"{err.get('input')!r} is not one of: {', '.join(choices)}"
-                f"{did_you_mean(str(err.get('input')), choices)}")
+        choices = [
+            c.strip().strip("'") for c in err["ctx"]["expected"].replace(" or ", ", ").split(",")
+        ]
+        return (
+            f"{err.get('input')!r} is not one of: {', '.join(choices)}"
+            f"{did_you_mean(str(err.get('input')), choices)}"
+        )
     if kind == "value_error":
         return msg.removeprefix("Value error, ")
     return msg[0].lower() + msg[1:]
 
 
-def parse_record(rel: str, raw: bytes, strict: bool = False,
-                 cache: "ParseCache | None" = None) -> tuple[Record | None, list[Problem]]:
+def parse_record(
+    rel: str, raw: bytes, strict: bool = False, cache: ParseCache | None = None
+) -> tuple[Record | None, list[Problem]]:
     """Parse and validate one record file. Returns the record (or None) and its problems.
 
     ``cache`` may supply the YAML data of bytes parsed before; the schema is checked every time.
@@ -85,8 +95,16 @@ def parse_record(rel: str, raw: bytes, strict: bool = False,
     except yamlio.YamlProblem as e:
         return None, [Problem(rel, e.line, e.col, e.field, e.message, guess)]
     if not isinstance(data, dict):
-        return None, [Problem(rel, 1, 1, "", "a record is a mapping of fields (key: value), "
-                              f"not {type(data).__name__}", guess)]
+        return None, [
+            Problem(
+                rel,
+                1,
+                1,
+                "",
+                f"a record is a mapping of fields (key: value), not {type(data).__name__}",
+                guess,
+            )
+        ]
     record_id = data.get("id") if isinstance(data.get("id"), str) else guess
     problems: list[Problem] = []
 
@@ -103,8 +121,14 @@ def parse_record(rel: str, raw: bytes, strict: bool = False,
             extra = [x for x in errors if x["type"] == "extra_forbidden"]
             for x in extra:
                 key = str(x["loc"][-1])
-                problems.append(at(x["loc"], f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; "
-                                             "see kb/paper.schema.json", "error" if strict else "warning"))
+                problems.append(
+                    at(
+                        x["loc"],
+                        f"unknown key {key!r}{did_you_mean(key, KNOWN_KEYS)}; "
+                        "see kb/paper.schema.json",
+                        "error" if strict else "warning",
+                    )
+                )
             real = [x for x in errors if x["type"] != "extra_forbidden"]
             if real or not extra:
                 problems += [at(x["loc"], _message(x)) for x in real]
@@ -112,7 +136,10 @@ def parse_record(rel: str, raw: bytes, strict: bool = False,
             data = _without(data, [x["loc"] for x in extra])
     else:  # pragma: no cover - the second pass has no unknown keys left
         return None, problems
-    problems += [at(loc, message, "error" if strict else "warning") for loc, message in placeholders(data, text)]
+    problems += [
+        at(loc, message, "error" if strict else "warning")
+        for loc, message in placeholders(data, text)
+    ]
     return Record(rel, text, paper), problems
 
 
@@ -160,14 +187,28 @@ def placeholders(data: Any, text: str) -> list[tuple[tuple, str]]:
     if data.get("year") == PLACEHOLDER_YEAR:
         line = yamlio.locate(text, ("year",))[0]
         if _TODO_COMMENT.search(text.splitlines()[line - 1]):
-            found.append((("year",), f"{PLACEHOLDER_YEAR} is kb new's placeholder year (the line says TODO): "
-                                     "write the year the paper appeared and delete the comment"))
+            found.append(
+                (
+                    ("year",),
+                    f"{PLACEHOLDER_YEAR} is kb new's placeholder year (the line says TODO): "
+                    "write the year the paper appeared and delete the comment",
+                )
+            )
     overview = (data.get("summary") or {}).get("overview") or {}
     for lang in ("en", "zh-Hant"):
         words = overview.get(lang) if isinstance(overview, dict) else None
-        if isinstance(words, str) and not _TODO.search(words) and not any(ch.isalnum() for ch in words):
-            found.append((("summary", "overview", lang), f"the overview has nothing to read ({words!r}): "
-                                                        "write 3–6 sentences in your own words"))
+        if (
+            isinstance(words, str)
+            and not _TODO.search(words)
+            and not any(ch.isalnum() for ch in words)
+        ):
+            found.append(
+                (
+                    ("summary", "overview", lang),
+                    f"the overview has nothing to read ({words!r}): "
+                    "write 3–6 sentences in your own words",
+                )
+            )
     return sorted(found, key=lambda f: yamlio.locate(text, f[0]))
 
 
@@ -194,7 +235,9 @@ class ParseCache:
     """
 
     def __init__(self, root: Path):
-        tag = hashlib.blake2b(Path(yamlio.__file__).read_bytes() + sys.version.encode(), digest_size=8).hexdigest()
+        tag = hashlib.blake2b(
+            Path(yamlio.__file__).read_bytes() + sys.version.encode(), digest_size=8
+        ).hexdigest()
         self.path = root / ".cache" / "kb" / f"yaml-{tag}.marshal"
         self.new: dict[bytes, Any] = {}
         try:
@@ -242,7 +285,9 @@ def read_records(root: Path, strict: bool = False) -> tuple[list[Record], list[P
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):  # scandir: no Path per file
         rel = f"papers/{entry.name}"
         if entry.name.endswith(".yml"):
-            problems.append(Problem(rel, 1, 1, "", "records end in .yaml; rename it", entry.name[:-4]))
+            problems.append(
+                Problem(rel, 1, 1, "", "records end in .yaml; rename it", entry.name[:-4])
+            )
             continue
         if not entry.name.endswith(".yaml") or not entry.is_file():
             continue

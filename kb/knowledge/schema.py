@@ -8,6 +8,7 @@ Lineage direction, stated once: an edge ``from → to`` means *to builds on from
 (``word2vec/cbow → bert/mlm``). A record lists the edges that arrive at itself or
 at one of its own concepts.
 """
+
 from __future__ import annotations
 
 import re
@@ -18,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 ID_RE = r"^[a-z0-9][a-z0-9-]*$"
 NODE_RE = r"^[a-z0-9][a-z0-9-]*(/[a-z0-9][a-z0-9-]*)?$"
 CURRICULUM_RE = r"^[0-9]{2}[a-z]$"
-SYMBOL_RE = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"  # a function, class or Class.method
+SYMBOL_RE = (
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"  # a function, class or Class.method
+)
 SVG_RE = r"^[a-z0-9][a-z0-9-]*\.svg$"
 
 #: Edge types, with what ``from → to`` means for each. Kept small on purpose.
@@ -34,20 +37,43 @@ EDGE_TYPES: dict[str, str] = {
     "part-of": "from is a concept inside the paper to (added by the loader)",
 }
 EdgeType = Literal[
-    "extends", "generalizes", "inspired-by", "replaces", "uses",
-    "compares-with", "analyzes", "scales",
+    "extends",
+    "generalizes",
+    "inspired-by",
+    "replaces",
+    "uses",
+    "compares-with",
+    "analyzes",
+    "scales",
 ]
 TRACKS = ("cv", "nlp", "foundations", "generative", "rl")
 SUMMARY_SECTIONS = ("problem", "method", "results", "discussion", "conclusion", "future_work")
-READING_KINDS = ("paper", "code", "translation", "intro", "illustrated", "appendix", "lab",
-                 "blog", "video", "slides")
+READING_KINDS = (
+    "paper",
+    "code",
+    "translation",
+    "intro",
+    "illustrated",
+    "appendix",
+    "lab",
+    "blog",
+    "video",
+    "slides",
+)
 
 Slug = Annotated[str, Field(pattern=ID_RE, max_length=80)]
-NodeId = Annotated[str, Field(pattern=NODE_RE, max_length=161,
-                              description="A paper id, or paper/concept.")]
+NodeId = Annotated[
+    str, Field(pattern=NODE_RE, max_length=161, description="A paper id, or paper/concept.")
+]
 Text = Annotated[str, Field(min_length=1, max_length=20_000)]
-Url = Annotated[str, Field(pattern=r"""^https?://[^\s<>"']+$""", max_length=2000,
-                           description="http(s) only: other schemes are refused.")]
+Url = Annotated[
+    str,
+    Field(
+        pattern=r"""^https?://[^\s<>"']+$""",
+        max_length=2000,
+        description="http(s) only: other schemes are refused.",
+    ),
+]
 
 
 class Strict(BaseModel):
@@ -86,10 +112,18 @@ class Summary(Strict):
     (those with ``curriculum``) must fill every section."""
 
     overview: Bilingual
-    problem: Bilingual | None = Field(None, description="Which weakness of earlier work the paper addresses.")
-    method: Bilingual | None = Field(None, description="The idea, then what one needs to implement it (LaTeX allowed).")
-    results: Bilingual | None = Field(None, description="Key numbers, each with its table or section.")
-    discussion: Bilingual | None = Field(None, description="Compared with neighbouring papers in the KB.")
+    problem: Bilingual | None = Field(
+        None, description="Which weakness of earlier work the paper addresses."
+    )
+    method: Bilingual | None = Field(
+        None, description="The idea, then what one needs to implement it (LaTeX allowed)."
+    )
+    results: Bilingual | None = Field(
+        None, description="Key numbers, each with its table or section."
+    )
+    discussion: Bilingual | None = Field(
+        None, description="Compared with neighbouring papers in the KB."
+    )
     conclusion: Bilingual | None = None
     future_work: Bilingual | None = Field(None, description="What followed, pointing to KB papers.")
 
@@ -99,7 +133,9 @@ class Citation(Strict):
 
     count: int = Field(ge=0)
     source: Text
-    as_of: str = Field(pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD.")
+    as_of: str = Field(
+        pattern=r"^\d{4}(-\d{2}(-\d{2})?)?$", description="YYYY, YYYY-MM or YYYY-MM-DD."
+    )
 
 
 class Passage(Strict):
@@ -128,9 +164,13 @@ class Concept(Strict):
     id: Slug
     name: Bilingual
     description: Bilingual | None = None
-    code: str | None = Field(None, pattern=SYMBOL_RE, max_length=120,
-                             description="The function or class of the paper's runnable that "
-                                         "implements this concept (shown on lineage edges).")
+    code: str | None = Field(
+        None,
+        pattern=SYMBOL_RE,
+        max_length=120,
+        description="The function or class of the paper's runnable that "
+        "implements this concept (shown on lineage edges).",
+    )
 
 
 class Figure(Strict):
@@ -150,9 +190,12 @@ class Edge(Strict):
     to: NodeId
     type: EdgeType
     why: Bilingual
-    evidence: Text = Field(description="Section or passage; for an interpretation, the course's argument.")
+    evidence: Text = Field(
+        description="Section or passage; for an interpretation, the course's argument."
+    )
     basis: Literal["stated", "interpretation"] = Field(
-        description="stated: the authors say so; interpretation: the course draws the link.")
+        description="stated: the authors say so; interpretation: the course draws the link."
+    )
 
 
 class Gate(Strict):
@@ -167,7 +210,9 @@ class Runnable(Strict):
     id: Slug
     gate: Gate = Field(description="What the tiny preset must reach on held-out data.")
     gate_text: Bilingual | None = None
-    params_figure: Slug | None = Field(None, description="Figure id the paper preset's parameter count must match (±2 %).")
+    params_figure: Slug | None = Field(
+        None, description="Figure id the paper preset's parameter count must match (±2 %)."
+    )
 
 
 class Illustration(Strict):
@@ -186,20 +231,30 @@ class CodeRef(Strict):
     file; a symbol that no longer exists stops the build."""
 
     equation: Text = Field(description="The equation in LaTeX, without $$ (shown as display math).")
-    symbol: str = Field(pattern=SYMBOL_RE, max_length=120,
-                        description="A function, class or Class.method of the runnable.")
+    symbol: str = Field(
+        pattern=SYMBOL_RE,
+        max_length=120,
+        description="A function, class or Class.method of the runnable.",
+    )
     explain: Bilingual = Field(description="How the lines map onto the equation's symbols.")
-    runnable: Slug | None = Field(None, description="Another paper's runnable; default: this paper's.")
+    runnable: Slug | None = Field(
+        None, description="Another paper's runnable; default: this paper's."
+    )
 
 
 class Teaching(Strict):
     """What a course paper's page needs to teach the idea the first time it is met."""
 
-    intuition: Bilingual = Field(description="The idea before the details, as a lecturer explains it.")
-    worked_example: Bilingual = Field(description="Small real numbers and tensor shapes traced through "
-                                                  "the method; a test recomputes them.")
-    confusions: list[Bilingual] = Field(min_length=2, max_length=4,
-                                        description="Common confusions, each with its correction.")
+    intuition: Bilingual = Field(
+        description="The idea before the details, as a lecturer explains it."
+    )
+    worked_example: Bilingual = Field(
+        description="Small real numbers and tensor shapes traced through "
+        "the method; a test recomputes them."
+    )
+    confusions: list[Bilingual] = Field(
+        min_length=2, max_length=4, description="Common confusions, each with its correction."
+    )
     illustrations: list[Illustration] = Field(min_length=1)
     code: list[CodeRef] = Field(min_length=1)
 
@@ -208,20 +263,36 @@ class Bibtex(Strict):
     """Entry type, key and the fields the record does not already hold."""
 
     type: str = Field(pattern=r"^[a-z]+$")
-    key: str = Field(pattern=r"""^[^\s,{}"#%'()=\\]+$""", max_length=200,
-                     description="The citation key: no spaces, commas, braces, quotes, #, %, parentheses, = or backslash.")
-    fields: dict[str, str] = Field(default_factory=dict,
-                                   description="Fields beyond title, author, year, doi, url, eprint (journal, pages, …).")
+    key: str = Field(
+        pattern=r"""^[^\s,{}"#%'()=\\]+$""",
+        max_length=200,
+        description="The citation key: no spaces, commas, braces, quotes, #, %, parentheses, = or backslash.",
+    )
+    fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="Fields beyond title, author, year, doi, url, eprint (journal, pages, …).",
+    )
 
     @field_validator("fields")
     @classmethod
     def _facts_live_in_the_record(cls, v: dict[str, str]) -> dict[str, str]:
-        owned = {"title": "title", "author": "authors", "year": "year", "doi": "doi", "url": "url",
-                 "eprint": "arxiv", "archiveprefix": "arxiv", "venue": "venue", "kbid": "id"}
+        owned = {
+            "title": "title",
+            "author": "authors",
+            "year": "year",
+            "doi": "doi",
+            "url": "url",
+            "eprint": "arxiv",
+            "archiveprefix": "arxiv",
+            "venue": "venue",
+            "kbid": "id",
+        }
         for key in v:
             if key.lower() in owned:
-                raise ValueError(f"{key!r} comes from the record's own {owned[key.lower()]!r}; "
-                                 "remove it from bibtex.fields")
+                raise ValueError(
+                    f"{key!r} comes from the record's own {owned[key.lower()]!r}; "
+                    "remove it from bibtex.fields"
+                )
         return v
 
 
@@ -237,16 +308,22 @@ class Paper(Strict):
     arxiv: str | None = Field(None, pattern=r"^(\d{4}\.\d{4,5}|[a-z-]+/\d{7})$")
     doi: str | None = Field(None, pattern=r"^10\.\d{4,9}/\S+$")
     url: Url | None = None
-    unconfirmed: list[str] = Field(default_factory=list,
-                                   description="Facts we could not confirm against the paper, by field name.")
+    unconfirmed: list[str] = Field(
+        default_factory=list,
+        description="Facts we could not confirm against the paper, by field name.",
+    )
     bibtex: Bibtex | None = None
     citations: list[Citation] = Field(default_factory=list)
     track: Literal[TRACKS] | None = None  # type: ignore[valid-type]
     tags: list[Slug] = Field(default_factory=list)
-    curriculum: str | None = Field(None, pattern=CURRICULUM_RE, description="Study-order code, e.g. 10b.")
+    curriculum: str | None = Field(
+        None, pattern=CURRICULUM_RE, description="Study-order code, e.g. 10b."
+    )
     summary: Summary | None = None
-    teaching: Teaching | None = Field(None, description="Intuition, worked example, confusions, "
-                                                         "figures and code beside the equations.")
+    teaching: Teaching | None = Field(
+        None,
+        description="Intuition, worked example, confusions, figures and code beside the equations.",
+    )
     passages: list[Passage] = Field(default_factory=list)
     reading: list[Reading] = Field(default_factory=list)
     concepts: list[Concept] = Field(default_factory=list)
@@ -258,7 +335,9 @@ class Paper(Strict):
     @classmethod
     def _no_et_al(cls, v: list[str]) -> list[str]:
         if any(re.fullmatch(r"(et al\.?|others)", a.strip(), re.I) for a in v):
-            raise ValueError("write the known authors and set authors_complete: false instead of 'et al.'")
+            raise ValueError(
+                "write the known authors and set authors_complete: false instead of 'et al.'"
+            )
         return v
 
 

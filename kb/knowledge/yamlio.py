@@ -6,9 +6,11 @@ duplicate keys (PyYAML would silently keep the last). Positions are recovered on
 for files that have a problem: :func:`locate` composes the node tree once and
 walks the field path to the key or item.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import yaml
 
@@ -29,17 +31,28 @@ _STR, _SEQ, _MAP = "tag:yaml.org,2002:str", "tag:yaml.org,2002:seq", "tag:yaml.o
 #: Plain scalars that can be anything but a string start with one of these (YAML 1.1's implicit
 #: resolvers are keyed by first character); every other plain scalar is a string.
 _MAYBE_TYPED = frozenset("-+.0123456789~nNtTfFyYoO")
-_WORDS = frozenset(w for b in ("yes", "no", "true", "false", "on", "off", "null") for w in (b, b.title(), b.upper()))
-_SCALARS = {"tag:yaml.org,2002:null", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-            "tag:yaml.org,2002:float", _STR, "tag:yaml.org,2002:timestamp"}
+_WORDS = frozenset(
+    w
+    for b in ("yes", "no", "true", "false", "on", "off", "null")
+    for w in (b, b.title(), b.upper())
+)
+_SCALARS = {
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    _STR,
+    "tag:yaml.org,2002:timestamp",
+}
 
 
-try:                                   # libyaml parses and composes in C
+try:  # libyaml parses and composes in C
     from yaml.cyaml import CParser
+
     _PARSER: tuple = (CParser,)
 except ImportError:
     CParser = None
-if CParser is None:                    # pure-Python PyYAML: the same stages in Python
+if CParser is None:  # pure-Python PyYAML: the same stages in Python
     _PARSER = (yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer)
 
 
@@ -95,8 +108,11 @@ def _build(node, seen: set) -> Any:
             if not isinstance(key, (str, int, float, bool)) and key is not None:
                 raise YamlProblem("a key must be a plain value", *_mark(key_node))
             if key in out:
-                raise YamlProblem(f"duplicate key {key!r} (first on line {first[key].start_mark.line + 1})",
-                                  *_mark(key_node), str(key))
+                raise YamlProblem(
+                    f"duplicate key {key!r} (first on line {first[key].start_mark.line + 1})",
+                    *_mark(key_node),
+                    str(key),
+                )
             first[key] = key_node
             out[key] = _build(value_node, seen)
         return out
@@ -119,7 +135,9 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise YamlProblem(f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", line) from None
+        raise YamlProblem(
+            f"not UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8", line
+        ) from None
 
 
 def load(text: str) -> Any:
@@ -179,7 +197,9 @@ def locate(text: str, path: Sequence[str | int]) -> tuple[int, int]:
                     break
             else:
                 break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value):
+        elif (
+            isinstance(node, yaml.SequenceNode) and isinstance(step, int) and step < len(node.value)
+        ):
             node = node.value[step]
             mark = node.start_mark
         else:

@@ -7,6 +7,7 @@ into a fresh folder beside the site → vendor the browser libraries into it
 Everything is read and rendered before anything is written, and the site is built
 aside and swapped, so a failed build leaves the previous site untouched.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -17,10 +18,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import vendor
 from ..errors import KBError
-from ..knowledge.glossary import PATH as GLOSSARY
 from ..knowledge.base import KnowledgeBase, load
+from ..knowledge.glossary import PATH as GLOSSARY
+from . import vendor
 
 #: Under site_src/, what write_tree leaves alone: the templates, and the vendored libraries
 #: ``kb serve`` copies there (git-ignored, like the rest of the generated tree).
@@ -92,7 +93,9 @@ def mkdocs_build(root: Path, out: Path) -> None:
     from mkdocs.exceptions import Abort, ConfigurationError
 
     try:
-        cfg = load_config(str(root / "mkdocs.yml"), site_dir=str(out), strict=True, **config_overrides(root))
+        cfg = load_config(
+            str(root / "mkdocs.yml"), site_dir=str(out), strict=True, **config_overrides(root)
+        )
         build(cfg)
     except (Abort, ConfigurationError) as e:
         raise KBError(f"mkdocs build failed: {e}") from None
@@ -108,33 +111,40 @@ def normalise(site: Path) -> None:
         data = json.loads(index.read_text(encoding="utf-8"))
         for doc in data.get("docs", []):
             if "\u200b" in doc["title"]:  # keep its words findable: a hidden copy in the text
-                doc["text"] += f'<p hidden>{html.escape(doc["title"])}</p>'
+                doc["text"] += f"<p hidden>{html.escape(doc['title'])}</p>"
                 doc["title"] = doc["title"].replace("\u200b", "")
-        index.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        index.write_text(
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8"
+        )
     gz = site / "sitemap.xml.gz"
     if gz.is_file():
         data = gzip.decompress(gz.read_bytes())
-        with open(gz, "wb") as f, gzip.GzipFile(filename="sitemap.xml", mode="wb", fileobj=f, mtime=0) as z:
+        with (
+            open(gz, "wb") as f,
+            gzip.GzipFile(filename="sitemap.xml", mode="wb", fileobj=f, mtime=0) as z,
+        ):
             z.write(data)
 
 
-def build(root: str | Path | None = None, out: str | Path | None = None, strict: bool = True) -> Path:
+def build(
+    root: str | Path | None = None, out: str | Path | None = None, strict: bool = True
+) -> Path:
     """Build the whole site; return the folder it is in."""
-    base = load(root, strict=strict)                               # load + validate + graph + check
-    pages = render_all(base)                                       # render (in memory)
-    write_tree(base.root / "site_src", pages)                      # write the Markdown tree
+    base = load(root, strict=strict)  # load + validate + graph + check
+    pages = render_all(base)  # render (in memory)
+    write_tree(base.root / "site_src", pages)  # write the Markdown tree
     final = Path(out).resolve() if out else base.root / "site"
     final.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".site-", dir=final.parent))
     try:
         shutil.rmtree(staging)
-        mkdocs_build(base.root, staging)                           # build aside
-        vendor.vendor(base.root, staging / VENDOR)                 # cytoscape, KaTeX from npm
+        mkdocs_build(base.root, staging)  # build aside
+        vendor.vendor(base.root, staging / VENDOR)  # cytoscape, KaTeX from npm
         normalise(staging)
         old = final.with_name(final.name + ".old")
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)                                 # swap in
+            os.replace(final, old)  # swap in
         os.replace(staging, final)
         shutil.rmtree(old, ignore_errors=True)
     finally:

@@ -5,6 +5,7 @@ that computes it (``teaching.code`` in the record). The lines come from the file
 now, so the page follows the code; a symbol that is gone stops the build with the record's
 field named. Nothing here imports a runnable.
 """
+
 from __future__ import annotations
 
 import ast
@@ -18,11 +19,11 @@ from ..errors import KBError, did_you_mean
 
 @dataclass(frozen=True)
 class Excerpt:
-    runnable: str   # the runnable's id (file runnable/<id>.py)
-    symbol: str     # function, class or Class.method
-    start: int      # first line (1-based, decorators included)
-    end: int        # last line
-    text: str       # those lines, dedented to the symbol's own indent
+    runnable: str  # the runnable's id (file runnable/<id>.py)
+    symbol: str  # function, class or Class.method
+    start: int  # first line (1-based, decorators included)
+    end: int  # last line
+    text: str  # those lines, dedented to the symbol's own indent
 
 
 def _symbols(tree: ast.Module) -> dict[str, ast.AST]:
@@ -63,7 +64,7 @@ def excerpt(root: Path, runnable: str, symbol: str, where: str = "") -> Excerpt:
         hint = did_you_mean(symbol, found)
         raise KBError(f"{prefix}runnable/{runnable}.py has no function or class {symbol!r}{hint}")
     start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
-    lines = source.splitlines()[start - 1:node.end_lineno]
+    lines = source.splitlines()[start - 1 : node.end_lineno]
     indent = min(len(x) - len(x.lstrip()) for x in lines if x.strip())
     return Excerpt(runnable, symbol, start, node.end_lineno, "\n".join(x[indent:] for x in lines))
 
@@ -86,20 +87,29 @@ def inline_svg(path: Path, alt_en: str, alt_zh: str, where: str = "") -> str:
     except ElementTree.ParseError as e:
         raise KBError(f"{prefix}papers/figures/{path.name} is not well-formed SVG: {e}") from None
     if svg.tag != f"{_SVG_NS}svg":
-        raise KBError(f"{prefix}papers/figures/{path.name}: the root element must be <svg> "
-                      "in the SVG namespace")
+        raise KBError(
+            f"{prefix}papers/figures/{path.name}: the root element must be <svg> "
+            "in the SVG namespace"
+        )
     for el in svg.iter():
         tag = el.tag.removeprefix(_SVG_NS)
-        bad = [a for a in el.attrib if a.lower().startswith("on") or
-               (a.endswith("href") and not el.attrib[a].startswith("#"))]
+        bad = [
+            a
+            for a in el.attrib
+            if a.lower().startswith("on")
+            or (a.endswith("href") and not el.attrib[a].startswith("#"))
+        ]
         if tag in _UNSAFE_TAGS or bad:
-            raise KBError(f"{prefix}papers/figures/{path.name}: <{tag}> {' '.join(bad)} is not "
-                          "allowed in a figure (no scripts, handlers or outside references)")
+            raise KBError(
+                f"{prefix}papers/figures/{path.name}: <{tag}> {' '.join(bad)} is not "
+                "allowed in a figure (no scripts, handlers or outside references)"
+            )
     body = re.sub(r"^\s*<\?xml[^>]*\?>\s*", "", text)
     body = re.sub(r"<(title|desc)\b[^>]*>.*?</\1>", "", body, flags=re.S)
     esc = lambda s: s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # noqa: E731
     head = re.match(r"<svg\b[^>]*>", body).group(0)
     opened = head[:-1] + ' role="img" aria-label="' + esc(alt_en).replace('"', "&quot;") + '">'
-    body = body.replace(head, f'{opened}<title>{esc(alt_en)}</title><desc lang="zh-Hant">'
-                              f'{esc(alt_zh)}</desc>', 1)
+    body = body.replace(
+        head, f'{opened}<title>{esc(alt_en)}</title><desc lang="zh-Hant">{esc(alt_zh)}</desc>', 1
+    )
     return "\n".join(line for line in body.splitlines() if line.strip())

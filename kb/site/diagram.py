@@ -21,10 +21,11 @@ True
 >>> "<title>b extends a</title>" in svg and "<title>b 延伸 a 的做法</title>" in svg
 True
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
-from typing import Callable
 
 import networkx as nx
 
@@ -33,9 +34,15 @@ from ..knowledge.lineage import LANGS, edge_sentence, edge_verb
 ROWS, BOX_W, BOX_H, GAP_Y, COL_GAP, CENTRE_GAP, PAD = 8, 190, 30, 10, 30, 150, 8
 #: Edge type → stroke colour and dash pattern (shared with the explorer's legend).
 EDGE_STYLE: dict[str, tuple[str, str]] = {
-    "extends": ("#1f77b4", ""), "generalizes": ("#9467bd", ""), "inspired-by": ("#ff7f0e", "6 3"),
-    "replaces": ("#d62728", ""), "uses": ("#2ca02c", "2 3"), "compares-with": ("#7f7f7f", "6 3"),
-    "analyzes": ("#8c564b", "2 3"), "scales": ("#e377c2", ""), "part-of": ("#bbbbbb", "1 2"),
+    "extends": ("#1f77b4", ""),
+    "generalizes": ("#9467bd", ""),
+    "inspired-by": ("#ff7f0e", "6 3"),
+    "replaces": ("#d62728", ""),
+    "uses": ("#2ca02c", "2 3"),
+    "compares-with": ("#7f7f7f", "6 3"),
+    "analyzes": ("#8c564b", "2 3"),
+    "scales": ("#e377c2", ""),
+    "part-of": ("#bbbbbb", "1 2"),
 }
 #: The class of each language's words in a diagram (kb.css shows one at a time).
 LANG_CLASS = {"en": "kb-lang-en", "zh-Hant": "kb-lang-zh"}
@@ -55,44 +62,70 @@ def _box(G, node, x, y, href, cls="kb-node", w=BOX_W) -> str:
     d = G.nodes[node]
     year = f" ({d['year']})" if d.get("year") else ""
     name = label(G, node)
-    return (f'<a xlink:href="{escape(href(node))}" class="{cls}"><title>{escape(f"{node}: {name}{year}")}</title>'
-            f'<rect x="{x:g}" y="{y:g}" width="{w}" height="{BOX_H}" rx="5" fill="#f5f5f5" stroke="#999999"/>'
-            f'<text x="{x + PAD:g}" y="{y + BOX_H / 2 + 4:g}" fill="#222222">{escape(_clip(name + year, w // 7))}</text></a>')
+    return (
+        f'<a xlink:href="{escape(href(node))}" class="{cls}"><title>{escape(f"{node}: {name}{year}")}</title>'
+        f'<rect x="{x:g}" y="{y:g}" width="{w}" height="{BOX_H}" rx="5" fill="#f5f5f5" stroke="#999999"/>'
+        f'<text x="{x + PAD:g}" y="{y + BOX_H / 2 + 4:g}" fill="#222222">{escape(_clip(name + year, w // 7))}</text></a>'
+    )
 
 
 def _columns(G: nx.DiGraph, nodes: list[str]) -> list[list[str]]:
     ordered = sorted(nodes, key=lambda n: (G.nodes[n].get("year") or 0, n))
-    return [ordered[i:i + ROWS] for i in range(0, len(ordered), ROWS)]
+    return [ordered[i : i + ROWS] for i in range(0, len(ordered), ROWS)]
 
 
-def local_svg(G: nx.DiGraph, centre: str, up: list[dict], down: list[dict],
-              href: Callable[[str], str]) -> str:
+def local_svg(
+    G: nx.DiGraph, centre: str, up: list[dict], down: list[dict], href: Callable[[str], str]
+) -> str:
     """The SVG of ``centre`` with its incoming edges ``up`` and outgoing edges ``down``.
 
     Each edge is a dict with ``from``, ``to`` and ``type``; ``href(node)`` gives a link.
     """
     concept = G.nodes[centre].get("kind") == "concept"
     paper = G.nodes[centre].get("paper", centre)
-    rows = [centre] if concept else sorted(u for u in G.predecessors(centre) if G.nodes[u].get("paper") == centre)
+    rows = (
+        [centre]
+        if concept
+        else sorted(u for u in G.predecessors(centre) if G.nodes[u].get("paper") == centre)
+    )
     left = _columns(G, sorted({e["from"] for e in up}))
     right = _columns(G, sorted({e["to"] for e in down}))
     tall = max([len(c) for c in left + right] + [len(rows) + 1])
     height = tall * (BOX_H + GAP_Y) + GAP_Y
     cx = len(left) * (BOX_W + COL_GAP) + (CENTRE_GAP - COL_GAP if left else 0)
-    width = cx + BOX_W + 20 + (CENTRE_GAP - COL_GAP + len(right) * (BOX_W + COL_GAP) if right else 0)
+    width = (
+        cx + BOX_W + 20 + (CENTRE_GAP - COL_GAP + len(right) * (BOX_W + COL_GAP) if right else 0)
+    )
     pos: dict[str, tuple[float, float]] = {}
     parts = []
     top = (height - (len(rows) + 1) * (BOX_H + GAP_Y)) / 2 + GAP_Y / 2
-    parts.append(_box(G, paper, cx, top, href, "kb-node kb-centre" + ("" if concept else " kb-focus"), BOX_W + 20))
+    parts.append(
+        _box(
+            G,
+            paper,
+            cx,
+            top,
+            href,
+            "kb-node kb-centre" + ("" if concept else " kb-focus"),
+            BOX_W + 20,
+        )
+    )
     pos[paper] = (cx, top)
     for i, n in enumerate(rows, 1):
         y = top + i * (BOX_H + GAP_Y)
-        parts.append(_box(G, n, cx + 20, y, href, "kb-node kb-concept" + (" kb-focus" if n == centre else "")))
+        parts.append(
+            _box(
+                G, n, cx + 20, y, href, "kb-node kb-concept" + (" kb-focus" if n == centre else "")
+            )
+        )
         pos[n] = (cx + 20, y)
     for side, cols in (("up", left[::-1]), ("down", right)):
         for k, col in enumerate(cols):
-            x = cx - (k + 1) * (BOX_W + COL_GAP) - (CENTRE_GAP - COL_GAP) if side == "up" else \
-                cx + BOX_W + 20 + CENTRE_GAP + k * (BOX_W + COL_GAP)
+            x = (
+                cx - (k + 1) * (BOX_W + COL_GAP) - (CENTRE_GAP - COL_GAP)
+                if side == "up"
+                else cx + BOX_W + 20 + CENTRE_GAP + k * (BOX_W + COL_GAP)
+            )
             y0 = (height - len(col) * (BOX_H + GAP_Y)) / 2 + GAP_Y / 2
             for i, n in enumerate(col):
                 pos.setdefault(n, (x, y0 + i * (BOX_H + GAP_Y)))
@@ -110,26 +143,41 @@ def local_svg(G: nx.DiGraph, centre: str, up: list[dict], down: list[dict],
         edges.append((d, stroke, {lang: _tooltip(e, lang) for lang in LANGS}))
         lx, ly, anchor = (x1 + 6, y1 - 4, "start") if is_up else (x2 - 6, y2 - 4, "end")
         # one label per place and type; its tooltip lists every edge it stands for
-        label = labels.setdefault((lx, ly, e["type"]), {"anchor": anchor, "colour": colour, "tips": []})
+        label = labels.setdefault(
+            (lx, ly, e["type"]), {"anchor": anchor, "colour": colour, "tips": []}
+        )
         label["tips"].append({lang: _tooltip(e, lang) for lang in LANGS})
     words = []
     for lang in LANGS:
-        group = [f'<path class="kb-edge" d="{d}" {stroke} marker-end="url(#kb-arrow)"><title>{escape(tip[lang])}</title></path>'
-                 for d, stroke, tip in edges]
-        group += [f'<text class="kb-edge-label" x="{lx:g}" y="{ly:g}" text-anchor="{lb["anchor"]}" fill="{lb["colour"]}">'
-                  f'<title>{escape(chr(10).join(t[lang] for t in lb["tips"]))}</title>{escape(edge_verb(type_, lang))}</text>'
-                  for (lx, ly, type_), lb in labels.items()]
+        group = [
+            f'<path class="kb-edge" d="{d}" {stroke} marker-end="url(#kb-arrow)"><title>{escape(tip[lang])}</title></path>'
+            for d, stroke, tip in edges
+        ]
+        group += [
+            f'<text class="kb-edge-label" x="{lx:g}" y="{ly:g}" text-anchor="{lb["anchor"]}" fill="{lb["colour"]}">'
+            f"<title>{escape(chr(10).join(t[lang] for t in lb['tips']))}</title>{escape(edge_verb(type_, lang))}</text>"
+            for (lx, ly, type_), lb in labels.items()
+        ]
         words.append((lang, group))
-    edge_groups = "".join(f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[: len(edges)]) + "</g>"
-                          for lang, g in words)
-    label_groups = "".join(f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[len(edges):]) + "</g>"
-                           for lang, g in words)
+    edge_groups = "".join(
+        f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[: len(edges)]) + "</g>"
+        for lang, g in words
+    )
+    label_groups = "".join(
+        f'<g class="{LANG_CLASS[lang]}" lang="{lang}">' + "".join(g[len(edges) :]) + "</g>"
+        for lang, g in words
+    )
     title = escape(f"Lineage of {centre}")
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" class="kb-lineage" viewBox="0 0 {width:g} {height:g}" '
-            f'width="{width:g}" height="{height:g}" role="img" aria-label="{title}"><title>{title}</title>'
-            '<defs><marker id="kb-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
-            'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#777777"/></marker></defs>'
-            + edge_groups + "".join(parts) + label_groups + "</svg>")
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" class="kb-lineage" viewBox="0 0 {width:g} {height:g}" '
+        f'width="{width:g}" height="{height:g}" role="img" aria-label="{title}"><title>{title}</title>'
+        '<defs><marker id="kb-arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
+        'orient="auto"><path d="M0,0 L8,4 L0,8 z" fill="#777777"/></marker></defs>'
+        + edge_groups
+        + "".join(parts)
+        + label_groups
+        + "</svg>"
+    )
 
 
 def _tooltip(e: dict, lang: str) -> str:

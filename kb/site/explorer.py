@@ -17,10 +17,11 @@ nodes: linear in the size of the graph. Edges carry their sentence in both langu
 >>> data["edges"][0]["en"], data["edges"][0]["zh"]
 ('b uses a', 'b 使用 a')
 """
+
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import networkx as nx
 
@@ -39,8 +40,10 @@ def _track(d: dict) -> str:
 
 def graph_data(G: nx.DiGraph, href: Callable[[str], str]) -> dict:
     """Nodes with positions and links, typed edges, and the filters' choices."""
-    papers = sorted((n for n, d in G.nodes(data=True) if d.get("kind") == "paper"),
-                    key=lambda n: (G.nodes[n].get("curriculum") or "~", n))
+    papers = sorted(
+        (n for n, d in G.nodes(data=True) if d.get("kind") == "paper"),
+        key=lambda n: (G.nodes[n].get("curriculum") or "~", n),
+    )
     concepts: dict[str, list[str]] = {p: [] for p in papers}
     for n, d in sorted(G.nodes(data=True)):
         if d.get("kind") == "concept":
@@ -48,6 +51,7 @@ def graph_data(G: nx.DiGraph, href: Callable[[str], str]) -> dict:
     years = sorted({G.nodes[p]["year"] for p in papers})
     column = {y: i for i, y in enumerate(years)}
     tracks = [t for t in (*TRACKS, OTHER) if any(_track(G.nodes[p]) == t for p in papers)]
+
     def bands(height) -> dict[str, int]:
         fill: dict[tuple[str, int], int] = {}
         for p in papers:
@@ -71,24 +75,64 @@ def graph_data(G: nx.DiGraph, href: Callable[[str], str]) -> dict:
         y2 = compact[cell[0]] + used2.get(cell, 0)
         used[cell] = used.get(cell, 0) + PAPER_H + CONCEPT_H * len(concepts[p])
         used2[cell] = used2.get(cell, 0) + COMPACT_H
-        nodes.append({"id": p, "label": label(G, p), "short": p, "kind": "paper", "year": d["year"],
-                      "track": cell[0], "course": d.get("curriculum") or "", "url": href(p),
-                      "x": x, "y": y, "y2": y2})
+        nodes.append(
+            {
+                "id": p,
+                "label": label(G, p),
+                "short": p,
+                "kind": "paper",
+                "year": d["year"],
+                "track": cell[0],
+                "course": d.get("curriculum") or "",
+                "url": href(p),
+                "x": x,
+                "y": y,
+                "y2": y2,
+            }
+        )
         for k, c in enumerate(concepts[p], 1):
-            nodes.append({"id": c, "label": label(G, c), "short": c.split("/", 1)[1],
-                          "name_zh": G.nodes[c]["name"]["zh-Hant"], "kind": "concept",
-                          "paper": p, "year": d["year"], "track": cell[0], "url": href(c),
-                          "x": x + CONCEPT_DX, "y": y + k * CONCEPT_H})
+            nodes.append(
+                {
+                    "id": c,
+                    "label": label(G, c),
+                    "short": c.split("/", 1)[1],
+                    "name_zh": G.nodes[c]["name"]["zh-Hant"],
+                    "kind": "concept",
+                    "paper": p,
+                    "year": d["year"],
+                    "track": cell[0],
+                    "url": href(c),
+                    "x": x + CONCEPT_DX,
+                    "y": y + k * CONCEPT_H,
+                }
+            )
     nodes.sort(key=lambda n: n["id"])
-    edges = [{"source": u, "target": v, "type": e["type"],
-              "en": edge_sentence((u, v, e["type"]), "en"),
-              "zh": edge_sentence((u, v, e["type"]), "zh-Hant")}
-             for u, v, e in sorted(G.edges(data=True))]
-    return {"nodes": nodes, "edges": edges, "tracks": tracks, "years": [years[0], years[-1]] if years else [],
-            "types": {t: {"colour": c, "dash": s} for t, (c, s) in EDGE_STYLE.items()
-                      if any(e["type"] == t for e in edges)}}
+    edges = [
+        {
+            "source": u,
+            "target": v,
+            "type": e["type"],
+            "en": edge_sentence((u, v, e["type"]), "en"),
+            "zh": edge_sentence((u, v, e["type"]), "zh-Hant"),
+        }
+        for u, v, e in sorted(G.edges(data=True))
+    ]
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "tracks": tracks,
+        "years": [years[0], years[-1]] if years else [],
+        "types": {
+            t: {"colour": c, "dash": s}
+            for t, (c, s) in EDGE_STYLE.items()
+            if any(e["type"] == t for e in edges)
+        },
+    }
 
 
 def graph_json(G: nx.DiGraph, href: Callable[[str], str]) -> str:
     """:func:`graph_data` as compact, key-sorted JSON (the same graph gives the same bytes)."""
-    return json.dumps(graph_data(G, href), ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+    return (
+        json.dumps(graph_data(G, href), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        + "\n"
+    )

@@ -4,6 +4,7 @@
 Text from records is treated as Markdown with raw HTML escaped and only http(s) or relative
 link targets kept (see :func:`md`).
 """
+
 from __future__ import annotations
 
 import html
@@ -11,18 +12,24 @@ import json
 import re
 
 _LINK = re.compile(r"\]\(((?:[^()\n]|\([^()\n]*\))*)\)")  # one level of (nested) parentheses
-_SAFE_TARGET = re.compile(r'<?(https?://[^\s<>()]+(\([^\s()]*\))?|#[\w-]+|(\.{1,2}/)*[\w./-]+\.(md|bib)(#[\w-]+)?)>?'
-                          r'(\s+"[^"\n]*")?')
+_SAFE_TARGET = re.compile(
+    r"<?(https?://[^\s<>()]+(\([^\s()]*\))?|#[\w-]+|(\.{1,2}/)*[\w./-]+\.(md|bib)(#[\w-]+)?)>?"
+    r'(\s+"[^"\n]*")?'
+)
 
 
 # Spans where a brace is literal and must stay one: inline code, then inline math as
 # pymdownx.arithmatex finds it (its patterns, kept on one line so a span never crosses a block).
 _CODE = re.compile(r"(?<!\\)(`+)[^\n]+?(?<!`)\1(?!`)")
-_MATH = re.compile(r"(?<!\\)\$(?!\s)(?:\\.|[^\\$\n])+?(?<!\s)\$|(?<!\\)\\\((?:\\[^)\n]|[^\\\n])+?\\\)"
-                   r"|\$\$(?:\\.|[^\\])+?\$\$|\\\[(?:\\[^\]]|[^\\])+?\\\]|\\begin\{([a-z]+\*?)\}(?:\\.|[^\\])+?\\end\{\1\}")
+_MATH = re.compile(
+    r"(?<!\\)\$(?!\s)(?:\\.|[^\\$\n])+?(?<!\s)\$|(?<!\\)\\\((?:\\[^)\n]|[^\\\n])+?\\\)"
+    r"|\$\$(?:\\.|[^\\])+?\$\$|\\\[(?:\\[^\]]|[^\\])+?\\\]|\\begin\{([a-z]+\*?)\}(?:\\.|[^\\])+?\\end\{\1\}"
+)
 # attr_list syntax ({: onclick=…}, {href=…}) that sets an attribute a script could run from.
-_ATTR = re.compile(r"\{(?=[^{}\n]*?(?<![\w\\-])(?:on\w+|href|src|srcdoc|formaction|action|style|xlink:href)\s*=)",
-                   re.I)
+_ATTR = re.compile(
+    r"\{(?=[^{}\n]*?(?<![\w\\-])(?:on\w+|href|src|srcdoc|formaction|action|style|xlink:href)\s*=)",
+    re.I,
+)
 _REF_DEF = re.compile(r"^([ \t]*)\[(?=[^\]\n]+\]:)", re.M)  # [id]: target (a reference definition)
 # Display math: arithmatex renders $$…$$ only as a block of its own (a paragraph alone).
 _DISPLAY = re.compile(r"(?<!\\)\$\$(?:\\.|[^\\$])+?\$\$")
@@ -47,7 +54,7 @@ def _display_blocks(text: str) -> str:
     for m in _DISPLAY.finditer(text):
         line_start = text.rfind("\n", 0, m.start()) + 1
         indent = re.match(r"[ \t]*", text[line_start:]).group(0)
-        before = text[last:m.start()]
+        before = text[last : m.start()]
         if before.strip():  # text before it, on its line or the line above: split it off
             before = before.rstrip(" \t")
             before = (before if before.endswith("\n\n") else before.rstrip("\n") + "\n\n") + indent
@@ -69,7 +76,7 @@ def _braces(text: str) -> str:
     sees record text; inside, only a brace that opens an attribute list is neutralised."""
     out, last = [], 0
     for m in _CODE.finditer(text):
-        out += [_braces_outside_code(text[last:m.start()]), _ATTR.sub("&#123;", m.group(0))]
+        out += [_braces_outside_code(text[last : m.start()]), _ATTR.sub("&#123;", m.group(0))]
         last = m.end()
     return "".join(out) + _braces_outside_code(text[last:])
 
@@ -89,7 +96,7 @@ def _math(span: str) -> str:
 def _braces_outside_code(text: str) -> str:
     out, last = [], 0
     for m in _MATH.finditer(text):
-        out += [text[last:m.start()].replace("{", "&#123;"), _math(m.group(0))]
+        out += [text[last : m.start()].replace("{", "&#123;"), _math(m.group(0))]
         last = m.end()
     return "".join(out) + text[last:].replace("{", "&#123;")
 
@@ -111,8 +118,12 @@ def md(text: str | None) -> str:
         text = _display_blocks(text)
     text = html.escape(text, quote=False)
     # Neutralised with entities, not backslashes: a backslash in the text could escape ours.
-    text = _LINK.sub(lambda m: m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "&#93;" + m.group(0)[1:],
-                     text)
+    text = _LINK.sub(
+        lambda m: (
+            m.group(0) if _SAFE_TARGET.fullmatch(m.group(1).strip()) else "&#93;" + m.group(0)[1:]
+        ),
+        text,
+    )
     text = text.replace("![", "&#33;[")
     text = _REF_DEF.sub(r"\1&#91;", text)
     return _braces(text)
@@ -177,7 +188,13 @@ def link_ids(text: str, known: set[str] | frozenset[str], from_page: str) -> str
         if line.lstrip().startswith(("```", "~~~")):
             fenced = not fenced
         elif not fenced and "`" in line:
-            line = _ID_CODE.sub(lambda m: f"[{m.group(0)}]({node_url(m.group(1), from_page)})"
-                                if m.group(1) in known else m.group(0), line)
+            line = _ID_CODE.sub(
+                lambda m: (
+                    f"[{m.group(0)}]({node_url(m.group(1), from_page)})"
+                    if m.group(1) in known
+                    else m.group(0)
+                ),
+                line,
+            )
         out.append(line)
     return "\n".join(out)

@@ -5,6 +5,7 @@
 (sorted iteration, no timestamps). Every text field goes through the filters of
 :mod:`kb.site.markdown`.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,10 +19,21 @@ from .pages import context_for_pages
 
 
 def environment(root: Path) -> Environment:
-    env = Environment(loader=FileSystemLoader(str(root / "site_src" / "templates")), undefined=StrictUndefined,
-                      autoescape=False, keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(md=md_linked, attr=attr, fence=fence, front_title=front_title,
-                       tojson_sorted=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True))
+    env = Environment(
+        loader=FileSystemLoader(str(root / "site_src" / "templates")),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        md=md_linked,
+        attr=attr,
+        fence=fence,
+        front_title=front_title,
+        tojson_sorted=lambda v: json.dumps(v, ensure_ascii=False, sort_keys=True),
+    )
     env.globals["known_ids"] = frozenset()
     return env
 
@@ -41,7 +53,9 @@ def render(base: KnowledgeBase, only: set[str] | None = None) -> dict[str, str |
         if template is None:  # a file shipped as is (the .bib)
             pages[rel] = ctx["text"]
             continue
-        pages[rel] = env.get_template(template).render(page=rel, url=lambda n, _p=rel: node_url(n, _p), **ctx)
+        pages[rel] = env.get_template(template).render(
+            page=rel, url=lambda n, _p=rel: node_url(n, _p), **ctx
+        )
     return pages
 
 

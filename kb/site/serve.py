@@ -12,6 +12,7 @@ errors is reported and the last good pages stay. The vendored libraries are copi
 ``site_src/assets/vendor/`` (generated and git-ignored; :func:`kb.site.build.write_tree`
 leaves it alone), since ``mkdocs serve`` builds into a folder of its own.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,10 +24,10 @@ from pathlib import Path
 
 from jinja2 import BytecodeCache
 
-from . import vendor
-from .build import VENDOR, config_overrides, render_all, write_pages, write_tree
 from ..errors import KBError
 from ..knowledge.base import load
+from . import vendor
+from .build import VENDOR, config_overrides, render_all, write_pages, write_tree
 
 
 class _CompiledTemplates(BytecodeCache):
@@ -47,8 +48,12 @@ TEMPLATES = _CompiledTemplates()
 
 
 def _stamp(root: Path) -> dict[str, int]:
-    files = [*(root / "papers").glob("*.yaml"), *(root / "runnable").glob("*.py"),
-             *(root / "results").glob("*.json"), *(root / "site_src" / "templates").glob("*")]
+    files = [
+        *(root / "papers").glob("*.yaml"),
+        *(root / "runnable").glob("*.py"),
+        *(root / "results").glob("*.json"),
+        *(root / "site_src" / "templates").glob("*"),
+    ]
     return {f.relative_to(root).as_posix(): f.stat().st_mtime_ns for f in files if f.is_file()}
 
 
@@ -57,22 +62,32 @@ def edited_records(before: dict[str, int], after: dict[str, int]) -> set[str] | 
     changed = {f for f in before.keys() | after.keys() if before.get(f) != after.get(f)}
     if not all(f.startswith("papers/") and f in after for f in changed):
         return None
-    return {f[len("papers/"):-len(".yaml")] for f in changed}
+    return {f[len("papers/") : -len(".yaml")] for f in changed}
 
 
 def refresh(root: Path, edited: set[str] | None = None) -> list[str]:
     """Re-render ``site_src/`` (with ``edited``, only those records' pages); return the pages that changed."""
     base = load(root)
     docs = root / "site_src"
-    return write_pages(docs, render_all(base, only=edited)) if edited else write_tree(docs, render_all(base))
+    return (
+        write_pages(docs, render_all(base, only=edited))
+        if edited
+        else write_tree(docs, render_all(base))
+    )
 
 
 def refresh_elsewhere(root: Path) -> tuple[int, str]:
     """:func:`refresh` of the whole site in a child process; return its exit status and stderr."""
     code = "import sys; from pathlib import Path; from kb.site.serve import refresh; print(len(refresh(Path(sys.argv[1]))))"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                                     os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH")])
+        ),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(root)], capture_output=True, text=True, env=env
+    )
     return proc.returncode, proc.stderr.strip()
 
 
@@ -102,5 +117,11 @@ def serve(root: Path, address: str = "127.0.0.1:8000") -> None:
     refresh(root)
     vendor.vendor(root, root / "site_src" / VENDOR)  # kept by write_tree; git-ignored
     threading.Thread(target=watch, args=(root,), daemon=True).start()
-    mkdocs_serve(str(root / "mkdocs.yml"), dev_addr=address, livereload=True, build_type="dirty",
-                 hooks=[str(Path(__file__).with_name("serve_hook.py"))], **config_overrides(root))
+    mkdocs_serve(
+        str(root / "mkdocs.yml"),
+        dev_addr=address,
+        livereload=True,
+        build_type="dirty",
+        hooks=[str(Path(__file__).with_name("serve_hook.py"))],
+        **config_overrides(root),
+    )

@@ -6,6 +6,7 @@ loads this file afresh with each configuration; the cache lives in :mod:`kb.site
 stays imported. Jinja checks each template's source checksum, so an edited template is
 compiled again.
 """
+
 from __future__ import annotations
 
 import kb.site.serve as _serve

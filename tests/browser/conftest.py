@@ -1,6 +1,7 @@
 """Browser fixtures: the built fixture site served on 127.0.0.1, and Debian's chromium driven by
 Playwright (it cannot download its own browser here). Every request that is not to
 127.0.0.1 is blocked and recorded; a test fails if any was attempted."""
+
 from __future__ import annotations
 
 import functools
@@ -15,13 +16,25 @@ import pytest
 from tests.conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SHOTS = ROOT / "test-output"
 
 if not Path(CHROMIUM).is_file():
-    pytest.skip(f"chromium is not installed at {CHROMIUM} (make browser installs it)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    pytest.skip(
+        f"chromium is not installed at {CHROMIUM} (make browser installs it)",
+        allow_module_level=True,
+    )
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="the playwright package is not installed"
+)
 
 
 class Quiet(SimpleHTTPRequestHandler):
@@ -31,7 +44,9 @@ class Quiet(SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def base_url(site_project):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(site_project / "site")))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(site_project / "site"))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
@@ -55,8 +70,11 @@ def real_site(tmp_path_factory) -> Path:
     project = tmp_path_factory.mktemp("real") / "project"
     for folder in ("papers", "runnable", "results", "kb/data", "site_src/templates"):
         if (ROOT / folder).is_dir():
-            shutil.copytree(ROOT / folder, project / folder,
-                            ignore=shutil.ignore_patterns("__pycache__", "*.tmp"))
+            shutil.copytree(
+                ROOT / folder,
+                project / folder,
+                ignore=shutil.ignore_patterns("__pycache__", "*.tmp"),
+            )
     for name in ("mkdocs.yml", "package.json", "package-lock.json"):
         shutil.copyfile(ROOT / name, project / name)
     return build(project)

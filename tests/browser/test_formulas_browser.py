@@ -1,6 +1,7 @@
 """Every formula renders on every paper and concept page of the real site (#15): chromium
 loads each page, waits for the vendored KaTeX, and finds no `.katex-error` and no TeX left as
 visible text (`$`, `\\frac`, `^{`) outside code."""
+
 from __future__ import annotations
 
 import json
@@ -35,17 +36,23 @@ def test_every_formula_renders_on_every_paper_and_concept_page(page, real_site, 
         if page.locator(".arithmatex").count():
             page.wait_for_function(
                 "() => [...document.querySelectorAll('.arithmatex')].every(e => e.querySelector('.katex, .katex-error'))",
-                timeout=TYPESET_TIMEOUT_MS)
+                timeout=TYPESET_TIMEOUT_MS,
+            )
         errors = page.locator(".katex-error").all_inner_texts()
         text = page.evaluate(VISIBLE_TEXT)
-        left = sorted({text[max(0, m.start() - 20):m.end() + 20] for m in LEFT_AS_TEXT.finditer(text)})
+        left = sorted(
+            {text[max(0, m.start() - 20) : m.end() + 20] for m in LEFT_AS_TEXT.finditer(text)}
+        )
         if errors or left:
             faults[rel] = {"katex-error": errors[:3], "tex as text": left[:3]}
         checked += 1
     assert checked >= 61 + 100, checked
     if faults:
-        pytest.fail(f"{len(faults)} pages with unrendered formulas:\n"
-                    + json.dumps(faults, ensure_ascii=False, indent=1), pytrace=False)
+        pytest.fail(
+            f"{len(faults)} pages with unrendered formulas:\n"
+            + json.dumps(faults, ensure_ascii=False, indent=1),
+            pytrace=False,
+        )
     page.goto(real_url + "papers/bert.html")
     page.wait_for_load_state("load")
     page.locator(".arithmatex").first.scroll_into_view_if_needed()

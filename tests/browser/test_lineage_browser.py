@@ -1,5 +1,6 @@
 """Lineage in one language at a time, in chromium: the English / 中文 tabs switch the lists and
 the diagram's labels together (kb.css), and the choice carries over to the next page."""
+
 from __future__ import annotations
 
 

@@ -1,4 +1,5 @@
 """The study site in a real browser (Debian's chromium), served from 127.0.0.1 only."""
+
 from __future__ import annotations
 
 import json
@@ -21,7 +22,9 @@ def test_paper_page_shows_both_languages_math_and_diagram(page, base_url):
     assert panel.get_by_text("decoder learns where to look").is_visible()
     panel.get_by_text("中文", exact=True).click()
     assert panel.get_by_text("注意力機制", exact=False).first.is_visible()
-    page.wait_for_selector(".katex", state="attached", timeout=5000)  # math typeset by the vendored KaTeX
+    page.wait_for_selector(
+        ".katex", state="attached", timeout=5000
+    )  # math typeset by the vendored KaTeX
     svg = page.locator("svg.kb-lineage")
     assert svg.is_visible() and svg.locator("a").count() >= 4
     svg.scroll_into_view_if_needed()
@@ -49,11 +52,15 @@ def test_explorer_renders_highlights_and_navigates(page, base_url):
 
     page.mouse.click(*centre_of("b"))
     page.wait_for_selector(".kb-explorer__open")
-    assert page.evaluate("window.kbExplorer.$id('a').hasClass('faded')") is False  # b came from a (via a/y)
+    assert (
+        page.evaluate("window.kbExplorer.$id('a').hasClass('faded')") is False
+    )  # b came from a (via a/y)
     assert page.evaluate("window.kbExplorer.$id('e').hasClass('faded')") is True  # neither
     # Filters: hiding the "uses" edges hides them in the graph.
     page.locator("input[name=type][value=uses]").uncheck()
-    assert page.evaluate("window.kbExplorer.edges('[type = \"uses\"]').every(e => e.hasClass('hidden'))")
+    assert page.evaluate(
+        "window.kbExplorer.edges('[type = \"uses\"]').every(e => e.hasClass('hidden'))"
+    )
     page.locator("input[name=to]").fill("2014")
     page.locator("input[name=to]").dispatch_event("change")
     assert page.evaluate("window.kbExplorer.$id('mlm').hasClass('hidden')")
@@ -69,8 +76,11 @@ def test_explorer_renders_highlights_and_navigates(page, base_url):
 def test_search_finds_chinese_and_english(page, base_url):
     page.goto(base_url + "index.html")
     page.wait_for_load_state("networkidle")
-    for query, expect in (("注意力", "papers/attn.html"), ("遮蔽語言模型", "papers/mlm.html"),
-                          ("masked language model", "papers/mlm.html")):
+    for query, expect in (
+        ("注意力", "papers/attn.html"),
+        ("遮蔽語言模型", "papers/mlm.html"),
+        ("masked language model", "papers/mlm.html"),
+    ):
         field = page.locator("input.md-search__input")
         field.click()
         field.fill("")

@@ -1,6 +1,7 @@
 """The site built from hostile records (tests/data/xss) in chromium: on every page, and in search
 results for a payload, no script from a record runs (no dialog, ``window.__xss`` unset) and the
 DOM holds no ``javascript:``/``data:`` URL or on* attribute from a record."""
+
 from __future__ import annotations
 
 import functools
@@ -31,7 +32,9 @@ DOM_SCAN = """() => {
 
 @pytest.fixture(scope="module")
 def xss_url(xss_project):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(xss_project / "site")))
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(xss_project / "site"))
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
@@ -51,7 +54,9 @@ def watched(page):
 
 
 def assert_clean(page, where: str, hover: bool = True) -> None:
-    for box in page.locator("article h1, article p, article a").all()[:8] if hover else []:  # hover: tempt onmouseover
+    for box in (
+        page.locator("article h1, article p, article a").all()[:8] if hover else []
+    ):  # hover: tempt onmouseover
         try:
             box.hover(timeout=200)
         except Exception:  # noqa: BLE001 - hidden or detached elements are fine
@@ -64,13 +69,17 @@ def assert_clean(page, where: str, hover: bool = True) -> None:
 def test_no_record_script_runs_on_any_page(watched, xss_project, xss_url):
     site = xss_project / "site"
     rels = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
-    assert {"papers/xss.html", "concepts/xss/payload.html", "timeline.html", "lineage.html"} <= set(rels)
+    assert {"papers/xss.html", "concepts/xss/payload.html", "timeline.html", "lineage.html"} <= set(
+        rels
+    )
     for rel in rels:
         watched.goto(xss_url + rel)
         watched.wait_for_load_state("networkidle")
         if rel == "lineage.html":
             watched.wait_for_selector("#kb-explorer[data-ready=true]", timeout=10000)
-            watched.locator(".kb-explorer__graph").click()  # select whatever is there: the panel shows a label
+            watched.locator(
+                ".kb-explorer__graph"
+            ).click()  # select whatever is there: the panel shows a label
         assert_clean(watched, rel)
     # The payload is on the page as text.
     watched.goto(xss_url + "papers/xss.html")

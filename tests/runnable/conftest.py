@@ -4,6 +4,7 @@ Before torch is imported: threads that wait passively (``OMP_WAIT_POLICY=PASSIVE
 torch loads OpenMP), and as many threads as there are free cores for each pytest-xdist worker,
 unless the caller set ``OMP_NUM_THREADS`` or ``OMP_WAIT_POLICY`` (kb.runnables.child_env).
 """
+
 import os
 
 import pytest

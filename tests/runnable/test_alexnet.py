@@ -1,5 +1,6 @@
 """AlexNet runnable: with §4's translations and dropout the net generalises to shifted held-out
 digits and without them it does not (seeds 0-2); ~60M parameters; LRN of §3.3 against torch."""
+
 import dataclasses
 import json
 
@@ -51,22 +52,32 @@ def test_lrn_equals_torch_local_response_norm_with_alpha_times_n(n):
     torch.manual_seed(0)
     a = torch.randn(2, 16, 6, 6) * 5
     ours = R.LRN(n=n, k=2.0, alpha=1e-4, beta=0.75)(a)
-    theirs = nn.LocalResponseNorm(n, alpha=1e-4 * n, beta=0.75, k=2.0)(a)   # torch divides by n
+    theirs = nn.LocalResponseNorm(n, alpha=1e-4 * n, beta=0.75, k=2.0)(a)  # torch divides by n
     assert (ours - theirs).abs().max() <= 1e-5
 
 
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
     code = R.main(["--preset", "tiny", "--json", "--epochs=1"])
     result = json.loads(capsys.readouterr().out)
-    assert {"metric", "value", "ablation", "conditions", "history", "passed", "seed",
-            "params", "seconds"} <= set(result)
+    assert {
+        "metric",
+        "value",
+        "ablation",
+        "conditions",
+        "history",
+        "passed",
+        "seed",
+        "params",
+        "seconds",
+    } <= set(result)
     assert code == (0 if result["passed"] else 1)
 
 
 def test_gpu_preset_takes_one_step_on_cpu():
     cfg = R.PRESETS["gpu"]
     model = R.build_model(cfg)
-    loss = nn.functional.cross_entropy(model(torch.randn(2, 1, cfg.image_size, cfg.image_size)),
-                                       torch.tensor([0, 1]))
+    loss = nn.functional.cross_entropy(
+        model(torch.randn(2, 1, cfg.image_size, cfg.image_size)), torch.tensor([0, 1])
+    )
     loss.backward()
     assert torch.isfinite(loss)

@@ -1,4 +1,5 @@
 """Bahdanau attention runnable: tiny gate (exact match and a diagonal alignment), encoder oracle."""
+
 from dataclasses import replace
 
 import pytest
@@ -41,7 +42,7 @@ def test_annotations_equal_grucell_run_both_ways():
         for cell, sfx in [(fwd, "l0"), (bwd, "l0_reverse")]:
             for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                 getattr(cell, name).copy_(getattr(gru, f"{name}_{sfx}"))
-        e = model.E_x(x)                                       # (B, T_x, m)
+        e = model.E_x(x)  # (B, T_x, m)
         state, expected_fwd = torch.zeros(3, cfg.n), []
         for j in range(5):
             state = fwd(e[:, j], state)
@@ -61,5 +62,7 @@ def test_alignment_weights_are_a_distribution_and_context_their_mean():
     model = A.build_model(cfg).eval()
     x = torch.randint(A.N_SPECIAL, cfg.vocab, (3, 5))
     with torch.no_grad():
-        _, alpha = model(x, torch.zeros(3, 4, dtype=torch.long))   # (B, T_y, T_x)
-    assert alpha.shape == (3, 4, 5) and (alpha.sum(-1) - 1).abs().max() <= 1e-6 and (alpha >= 0).all()
+        _, alpha = model(x, torch.zeros(3, 4, dtype=torch.long))  # (B, T_y, T_x)
+    assert (
+        alpha.shape == (3, 4, 5) and (alpha.sum(-1) - 1).abs().max() <= 1e-6 and (alpha >= 0).all()
+    )

@@ -1,4 +1,5 @@
 """Back-propagation runnable: the symmetry gate, hand-written eqs. 4-7 against torch.autograd."""
+
 import json
 
 import torch
@@ -14,25 +15,25 @@ def test_tiny_solves_the_six_bit_symmetry_problem():
 
 def test_symmetry_data_has_the_eight_symmetric_vectors_of_six_bits():
     X, d = R.symmetry_data(6)
-    assert X.shape == (64, 6) and int(d.sum()) == 2 ** 3
+    assert X.shape == (64, 6) and int(d.sum()) == 2**3
 
 
 def test_paper_preset_is_the_6_2_1_net_of_figure_1_on_meta():
     with torch.device("meta"):
         net = R.build_model(R.PRESETS["paper"])
-    assert [tuple(W.shape) for W in net.W] == [(2, 7), (1, 3)]       # biases as an extra input
+    assert [tuple(W.shape) for W in net.W] == [(2, 7), (1, 3)]  # biases as an extra input
     assert sum(p.numel() for p in net.parameters()) == 2 * 6 + 2 + 2 + 1
 
 
 def test_hand_written_gradients_equal_autograd():
     torch.manual_seed(0)
-    net = R.LayeredNet([6, 4, 3, 2], init_range=1.0)                  # deeper than Fig. 1 on purpose
+    net = R.LayeredNet([6, 4, 3, 2], init_range=1.0)  # deeper than Fig. 1 on purpose
     X, d = torch.rand(10, 6, dtype=torch.float64), torch.rand(10, 2, dtype=torch.float64)
     c = torch.rand(10, dtype=torch.float64)
     ours = net.backward(net(X), d, c)
     Ws = [W.detach().clone().requires_grad_(True) for W in net.W]
     y = X
-    for W in Ws:                                                      # the same net, built by autograd
+    for W in Ws:  # the same net, built by autograd
         y = torch.sigmoid(torch.cat([y, torch.ones(len(y), 1, dtype=y.dtype)], 1) @ W.T)
     E = 0.5 * (((y - d) ** 2).sum(1) * c).sum()
     theirs = torch.autograd.grad(E, Ws)

@@ -1,5 +1,6 @@
 """The one option parser every runnable shares (runnable/_cli.py), and kb's reading of ``--set``
 (kb/runnables.py, without torch) held to the same rules."""
+
 from __future__ import annotations
 
 import ast
@@ -30,26 +31,45 @@ class Config:
 
 PRESETS = {"tiny": Config(), "paper": Config(epochs=90, sizes=(64, 128))}
 CASES = [  # text, kind, element kind, value
-    ("false", "bool", "any", False), ("True", "bool", "any", True), ("0", "bool", "any", False),
-    ("7", "int", "any", 7), ("-2", "int", "any", -2), ("0.01", "float", "any", 0.01),
-    ("3", "float", "any", 3.0), ("1e-3", "float", "any", 1e-3),
-    ("(1,2)", "tuple", "int", (1, 2)), ("1,2", "tuple", "int", (1, 2)),
+    ("false", "bool", "any", False),
+    ("True", "bool", "any", True),
+    ("0", "bool", "any", False),
+    ("7", "int", "any", 7),
+    ("-2", "int", "any", -2),
+    ("0.01", "float", "any", 0.01),
+    ("3", "float", "any", 3.0),
+    ("1e-3", "float", "any", 1e-3),
+    ("(1,2)", "tuple", "int", (1, 2)),
+    ("1,2", "tuple", "int", (1, 2)),
     ("[3, 4]", "tuple", "int", (3, 4)),
-    ("5", "tuple", "int", (5,)), ("()", "tuple", "int", ()), ("1,2", "tuple", "float", (1.0, 2.0)),
-    ("relu,tanh", "tuple", "str", ("relu", "tanh")), ("1,2", "list", "int", [1, 2]),
-    ("cbow", "str", "any", "cbow"), ("3", "str", "any", "3"), ("[1, 2]", "any", "any", [1, 2]),
+    ("5", "tuple", "int", (5,)),
+    ("()", "tuple", "int", ()),
+    ("1,2", "tuple", "float", (1.0, 2.0)),
+    ("relu,tanh", "tuple", "str", ("relu", "tanh")),
+    ("1,2", "list", "int", [1, 2]),
+    ("cbow", "str", "any", "cbow"),
+    ("3", "str", "any", "3"),
+    ("[1, 2]", "any", "any", [1, 2]),
     ("word", "any", "any", "word"),
 ]
-BAD = [("maybe", "bool", "takes true or false, not 'maybe'"),
-       ("0.5", "int", "takes an int, not '0.5'"),
-       ("fast", "float", "takes a float, not 'fast'"),
-       ("1.5,2", "tuple", "takes an int, not '1.5'")]
+BAD = [
+    ("maybe", "bool", "takes true or false, not 'maybe'"),
+    ("0.5", "int", "takes an int, not '0.5'"),
+    ("fast", "float", "takes a float, not 'fast'"),
+    ("1.5,2", "tuple", "takes an int, not '1.5'"),
+]
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
     """Echoes its config; passes when epochs is odd (so the exit status can be checked)."""
-    return {"metric": "accuracy", "value": 0.95, "passed": cfg.epochs % 2 == 1, "cfg": vars(cfg),
-            "ablation": {"name": "no-idea", "value": 0.5}, "conditions": {"learns": True}}
+    return {
+        "metric": "accuracy",
+        "value": 0.95,
+        "passed": cfg.epochs % 2 == 1,
+        "cfg": vars(cfg),
+        "ablation": {"name": "no-idea", "value": 0.5},
+        "conditions": {"learns": True},
+    }
 
 
 def main(argv=None) -> int:
@@ -77,19 +97,41 @@ def test_kb_types_a_field_by_its_ast_default_as_the_runnable_does_by_its_value()
     by_ast = kbr._config_fields(tree)
     for name, (default, ann) in by_ast.items():
         assert kbr.kind_of(default, ann) == _cli.kind_of(getattr(Config(), name), ann), name
-    assert kbr.kind_of(..., "int | None") == ("int", "any")             # None default: annotation
+    assert kbr.kind_of(..., "int | None") == ("int", "any")  # None default: annotation
 
 
 def test_fields_are_typed_by_their_default(capsys):
-    assert main(["--preset", "tiny", "--json", "--epochs=5", "--lr=1", "--amp_bf16=true",
-                 "--sizes=4,5", "--scales=(1,2)", "--arch=cbow", "--hidden=7"]) == 0
+    assert (
+        main(
+            [
+                "--preset",
+                "tiny",
+                "--json",
+                "--epochs=5",
+                "--lr=1",
+                "--amp_bf16=true",
+                "--sizes=4,5",
+                "--scales=(1,2)",
+                "--arch=cbow",
+                "--hidden=7",
+            ]
+        )
+        == 0
+    )
     cfg = json.loads(capsys.readouterr().out)["cfg"]
-    assert cfg == {"epochs": 5, "lr": 1.0, "amp_bf16": True, "sizes": [4, 5], "scales": [1.0, 2.0],
-                   "arch": "cbow", "hidden": 7}
+    assert cfg == {
+        "epochs": 5,
+        "lr": 1.0,
+        "amp_bf16": True,
+        "sizes": [4, 5],
+        "scales": [1.0, 2.0],
+        "arch": "cbow",
+        "hidden": 7,
+    }
 
 
 def test_overrides_apply_to_the_chosen_preset_and_keep_its_tuples():
-    cfg = _cli.override(PRESETS["paper"], ["--lr=0.5", "--amp-bf16=1"])   # - for _ is accepted
+    cfg = _cli.override(PRESETS["paper"], ["--lr=0.5", "--amp-bf16=1"])  # - for _ is accepted
     assert (cfg.epochs, cfg.sizes, cfg.lr, cfg.amp_bf16) == (90, (64, 128), 0.5, True)
     assert isinstance(_cli.override(cfg, ["--sizes=1,2"]).sizes, tuple)
 
@@ -100,11 +142,14 @@ def test_exit_status_follows_passed(capsys):
     assert out[0] == "accuracy = 0.9500 vs no-idea = 0.5000 (accuracy >= 0.9): FAILED"
 
 
-@pytest.mark.parametrize("arg, message", [
-    ("--epoch=2", "unknown field 'epoch' (did you mean 'epochs'?)"),
-    ("--lr=fast", "field 'lr' takes a float, not 'fast'"),
-    ("--epochs", "unknown field 'epochs' (write --field=value)"),
-])
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        ("--epoch=2", "unknown field 'epoch' (did you mean 'epochs'?)"),
+        ("--lr=fast", "field 'lr' takes a float, not 'fast'"),
+        ("--epochs", "unknown field 'epochs' (write --field=value)"),
+    ],
+)
 def test_a_bad_field_is_an_error_naming_the_file(capsys, arg, message):
     with pytest.raises(SystemExit) as exit_:
         main([arg])

@@ -1,4 +1,5 @@
 """ConvS2S: position-embedding contrast, conv block against conv1d + F.glu, causal decoder, paper preset."""
+
 from dataclasses import replace
 
 import pytest
@@ -33,7 +34,7 @@ def test_conv_block_equals_conv1d_then_torch_glu(causal):
     """§3.2: Y = conv(X) = [A B], v = A * sigmoid(B); the decoder pads k - 1 zeros on the left only."""
     torch.manual_seed(0)
     block = cs.ConvBlock(6, 4, 3, causal, dropout=0.0)
-    x = torch.randn(2, 7, 6)                                   # (B, T, d_in)
+    x = torch.randn(2, 7, 6)  # (B, T, d_in)
     out, res = block(x)
     padded = F.pad(x.transpose(1, 2), (2, 0) if causal else (1, 1))
     expected = F.glu(F.conv1d(padded, block.conv.weight, block.conv.bias), dim=1)
@@ -59,7 +60,10 @@ def test_paper_preset_on_meta():
     assert len(cfg.enc_layers) == len(cfg.dec_layers) == 15
     with torch.device("meta"):
         model = cs.build_model(cfg)
-        logits, attn = model.decode(torch.zeros(2, 7, dtype=torch.long),
-                                    *model.encode(torch.zeros(2, 11, dtype=torch.long)), return_attention=True)
+        logits, attn = model.decode(
+            torch.zeros(2, 7, dtype=torch.long),
+            *model.encode(torch.zeros(2, 11, dtype=torch.long)),
+            return_attention=True,
+        )
     assert logits.shape == (2, 7, 40_000)
-    assert len(attn) == 15 and attn[0].shape == (2, 7, 11)     # one attention per decoder layer (§3.3)
+    assert len(attn) == 15 and attn[0].shape == (2, 7, 11)  # one attention per decoder layer (§3.3)

@@ -1,4 +1,5 @@
 """Dropout runnable: the dropout-minus-plain gate, and our Bernoulli layer against F.dropout."""
+
 import json
 
 import torch
@@ -11,19 +12,22 @@ def test_tiny_dropout_beats_the_plain_net_on_held_out_digits():
     result = R.train(R.PRESETS["tiny"])
     assert result["metric"] == R.GATE[0] == "dropout-minus-plain"
     assert result["passed"] and result["value"] >= R.GATE[2], result
-    assert result["dropout_accuracy"] >= 0.6, result                  # it learned, not just less wrong
+    assert result["dropout_accuracy"] >= 0.6, result  # it learned, not just less wrong
 
 
 def test_dropout_layer_statistics_match_torch_dropout():
     torch.manual_seed(0)
     y = torch.rand(200, 500) + 0.5
-    for p in (0.5, 0.8):                                              # p = retain probability (§4)
+    for p in (0.5, 0.8):  # p = retain probability (§4)
         layer = R.Dropout(p).train()
-        ours, theirs = layer(y), F.dropout(y, p=1 - p, training=True)  # torch's p = drop probability
+        ours, theirs = (
+            layer(y),
+            F.dropout(y, p=1 - p, training=True),
+        )  # torch's p = drop probability
         for out in (ours, theirs):
             kept = out != 0
-            assert abs(kept.float().mean().item() - p) < 0.01          # keep rate
-            assert torch.allclose(out[kept], (y / p)[kept])            # kept units scaled by 1/p
+            assert abs(kept.float().mean().item() - p) < 0.01  # keep rate
+            assert torch.allclose(out[kept], (y / p)[kept])  # kept units scaled by 1/p
             assert abs(out.mean().item() / y.mean().item() - 1) < 0.01  # E[y~] = y
         assert abs((ours != 0).float().mean() - (theirs != 0).float().mean()) < 0.01
 
@@ -40,8 +44,8 @@ def test_inverted_scaling_equals_scaling_weights_by_p_at_test_time():
     W, y, p = torch.randn(3, 6), torch.rand(5, 6), 0.5
     r = torch.bernoulli(torch.full_like(y, p))
     inverted_train, plain_train = (r * y / p) @ W.T, (r * y) @ (W / p).T
-    assert (inverted_train - plain_train).abs().max() <= 1e-5        # same net, weights rescaled by 1/p
-    assert ((y @ W.T) - (y @ (p * (W / p)).T)).abs().max() <= 1e-5    # test time: p * (W / p) = W
+    assert (inverted_train - plain_train).abs().max() <= 1e-5  # same net, weights rescaled by 1/p
+    assert ((y @ W.T) - (y @ (p * (W / p)).T)).abs().max() <= 1e-5  # test time: p * (W / p) = W
 
 
 def test_max_norm_projects_each_unit_onto_the_ball():

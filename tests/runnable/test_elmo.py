@@ -1,4 +1,5 @@
 """ELMo: downstream gate (and above context-free vectors), biLM directions, scalar mix, paper preset on meta."""
+
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ def test_tiny_elmo_tells_the_sense_and_context_free_vectors_cannot(seed):
     r = elmo.train(replace(elmo.PRESETS["tiny"], seed=seed))
     gate = lambda v: v >= elmo.GATE[2]
     assert gate(r["value"]) and not gate(r["ablation"]["value"]) and r["passed"], r
-    assert r["ablation"]["value"] <= 0.65, r                   # x_k alone is near chance (0.5)
+    assert r["ablation"]["value"] <= 0.65, r  # x_k alone is near chance (0.5)
     assert r["seed"] == seed and r["history"]["idea"][-1] == r["value"]
     assert abs(sum(r["s"]) - 1) < 1e-5
 
@@ -27,7 +28,7 @@ def test_forward_lm_sees_only_the_past_and_backward_lm_only_the_future():
     y[:, 6] = (y[:, 6] + 1) % elmo.vocab_size(cfg)
     with torch.no_grad():
         for a, b in zip(model.layers(x)[1:], model.layers(y)[1:]):
-            fa, ba, fb, bb = a[..., :cfg.d], a[..., cfg.d:], b[..., :cfg.d], b[..., cfg.d:]
+            fa, ba, fb, bb = a[..., : cfg.d], a[..., cfg.d :], b[..., : cfg.d], b[..., cfg.d :]
             assert torch.equal(fa[:, :6], fb[:, :6]) and not torch.allclose(fa[:, 6:], fb[:, 6:])
             assert torch.equal(ba[:, 7:], bb[:, 7:]) and not torch.allclose(ba[:, :7], bb[:, :7])
 

@@ -1,4 +1,5 @@
 """GAN runnable: tiny mode-coverage gate, an untrained generator failing the same check, the metric itself."""
+
 import json
 import math
 
@@ -10,7 +11,11 @@ from runnable import gan as R
 def test_tiny_preset_covers_the_modes_of_the_ring():
     result = R.train(R.PRESETS["tiny"])
     assert result["metric"] == R.GATE[0] == "modes-covered"
-    assert result["passed"] and result["value"] >= R.GATE[2] and result["high_quality"] >= R.QUALITY_MIN, result
+    assert (
+        result["passed"]
+        and result["value"] >= R.GATE[2]
+        and result["high_quality"] >= R.QUALITY_MIN
+    ), result
 
 
 def test_an_untrained_generator_fails_the_same_check():
@@ -24,10 +29,12 @@ def test_mode_coverage_of_real_samples_and_of_a_collapsed_generator():
     cfg = R.PRESETS["tiny"]
     g = torch.Generator().manual_seed(0)
     covered, quality = R.mode_coverage(R.sample_data(cfg, 4000, g), cfg)
-    assert covered == 1.0 and quality > 0.98                      # 3 sigma holds ~99 % of a 2-D Gaussian
+    assert covered == 1.0 and quality > 0.98  # 3 sigma holds ~99 % of a 2-D Gaussian
     collapsed = R.centres(cfg)[3] + cfg.sigma * torch.randn(4000, 2, generator=g)
     assert R.mode_coverage(collapsed, cfg)[0] == 1 / cfg.modes
-    assert R.mmd(collapsed, R.sample_data(cfg, 4000, g)) > 10 * R.mmd(R.sample_data(cfg, 4000, g), R.sample_data(cfg, 4000, g))
+    assert R.mmd(collapsed, R.sample_data(cfg, 4000, g)) > 10 * R.mmd(
+        R.sample_data(cfg, 4000, g), R.sample_data(cfg, 4000, g)
+    )
 
 
 def test_ring_centres_are_evenly_spaced():
@@ -47,9 +54,16 @@ def test_maxout_is_the_max_over_pieces_of_a_linear_map():
 def test_paper_preset_has_mnist_scale_widths():
     with torch.device("meta"):
         model = R.build_model(R.PRESETS["paper"])
-    assert [m.out_features for m in model.G.net if isinstance(m, torch.nn.Linear)] == [1200, 1200, 2]
+    assert [m.out_features for m in model.G.net if isinstance(m, torch.nn.Linear)] == [
+        1200,
+        1200,
+        2,
+    ]
     assert model.G.net[0].in_features == 100
-    assert [(m.units, m.pieces) for m in model.D.net if isinstance(m, R.Maxout)] == [(240, 5), (240, 5)]
+    assert [(m.units, m.pieces) for m in model.D.net if isinstance(m, R.Maxout)] == [
+        (240, 5),
+        (240, 5),
+    ]
 
 
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):

@@ -1,5 +1,6 @@
 """Inception-v3 runnable: tiny gate, the abstract's "less than 25 million parameters", label
 smoothing (§7) against F.cross_entropy, and the 1 x n + n x 1 factorisation of §3.2."""
+
 import dataclasses
 import importlib.util
 import json
@@ -11,7 +12,9 @@ from torch import nn
 
 from tests.conftest import ROOT, figure
 
-_spec = importlib.util.spec_from_file_location("runnable_inception_v3", ROOT / "runnable" / "inception-v3.py")
+_spec = importlib.util.spec_from_file_location(
+    "runnable_inception_v3", ROOT / "runnable" / "inception-v3.py"
+)
 R = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = R
 _spec.loader.exec_module(R)
@@ -32,9 +35,9 @@ def test_paper_preset_has_table_1_grids_and_fewer_than_25_million_parameters():
         logits, aux = model(x)
         assert logits.shape == aux.shape == (2, 1000)
     n = sum(p.numel() for p in model.parameters())
-    n_aux = sum(p.numel() for p in model.aux.parameters())           # dropped at inference
+    n_aux = sum(p.numel() for p in model.aux.parameters())  # dropped at inference
     assert n - n_aux == 23_687_112
-    assert n - n_aux < figure("inception-v3", "params-bound")         # abstract: "less than 25 million"
+    assert n - n_aux < figure("inception-v3", "params-bound")  # abstract: "less than 25 million"
 
 
 def test_label_smoothing_equals_torch_cross_entropy_with_label_smoothing():
@@ -51,7 +54,9 @@ def test_1xn_then_nx1_equals_one_nxn_convolution_with_a_rank_1_kernel():
     torch.manual_seed(0)
     u, v = torch.randn(3), torch.randn(3)
     x = torch.randn(1, 1, 9, 9)
-    two = F.conv2d(F.conv2d(x, u.view(1, 1, 1, 3), padding=(0, 1)), v.view(1, 1, 3, 1), padding=(1, 0))
+    two = F.conv2d(
+        F.conv2d(x, u.view(1, 1, 1, 3), padding=(0, 1)), v.view(1, 1, 3, 1), padding=(1, 0)
+    )
     one = F.conv2d(x, torch.outer(v, u).view(1, 1, 3, 3), padding=1)
     assert (two - one).abs().max() <= 1e-5
     f = R.factorised(4, 4, 4, 7)

@@ -1,5 +1,6 @@
 """LeNet-5 runnable: weight sharing beats a fully connected net of equal size on shifted digits
 (seeds 0-2), the 60,000 free parameters of §II.B, the C3 connection table, the MAP loss."""
+
 import json
 
 import pytest
@@ -31,20 +32,20 @@ def test_lenet_passes_and_fully_connected_net_of_equal_size_fails_on_shifted_dig
 def test_the_ablation_has_as_many_free_parameters_and_shares_nothing():
     cfg = R.PRESETS["tiny"]
     lenet, fc = R.LeNet5(cfg), R.FullyConnected(cfg)
-    assert abs(n_params(fc) / n_params(lenet) - 1) <= 0.001                    # 59,970 vs 60,000
+    assert abs(n_params(fc) / n_params(lenet) - 1) <= 0.001  # 59,970 vs 60,000
     assert not any(isinstance(m, torch.nn.Conv2d) for m in fc.modules())
-    assert torch.equal(fc.out.W_rbf, lenet.out.W_rbf)                          # same output codes
+    assert torch.equal(fc.out.W_rbf, lenet.out.W_rbf)  # same output codes
 
 
 def test_held_out_digits_sit_at_many_positions_within_max_shift():
     cfg = R.PRESETS["tiny"]
     _, _, x_te, _ = R.load_shifted_digits(cfg)
-    ink = x_te > x_te.min() + 1e-3                                             # (N, 1, 32, 32)
-    rows = ink.any(dim=3)[:, 0].float().argmax(dim=1)                          # first inked row
+    ink = x_te > x_te.min() + 1e-3  # (N, 1, 32, 32)
+    rows = ink.any(dim=3)[:, 0].float().argmax(dim=1)  # first inked row
     cols = ink.any(dim=2)[:, 0].float().argmax(dim=1)
     free = (cfg.image_size - cfg.digit_size) // 2
     assert (rows >= free - cfg.max_shift).all() and (cols >= free - cfg.max_shift).all()
-    assert len(set(zip(rows.tolist(), cols.tolist()))) >= 25                   # not one position
+    assert len(set(zip(rows.tolist(), cols.tolist()))) >= 25  # not one position
 
 
 def test_paper_preset_has_the_60000_trainable_parameters_of_section_2b():
@@ -78,16 +79,28 @@ def test_map_loss_is_eq_9():
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
     code = R.main(["--preset", "tiny", "--json", "--epochs=1"])
     result = json.loads(capsys.readouterr().out)
-    assert {"metric", "value", "ablation", "conditions", "history", "passed", "seed",
-            "params", "seconds"} <= set(result)
+    assert {
+        "metric",
+        "value",
+        "ablation",
+        "conditions",
+        "history",
+        "passed",
+        "seed",
+        "params",
+        "seconds",
+    } <= set(result)
     assert code == (0 if result["passed"] else 1)
 
 
 def test_gpu_preset_takes_one_step_on_cpu():
     cfg = R.PRESETS["gpu"]
     model = R.build_model(cfg)
-    x = R.distort(torch.randn(2, 1, cfg.image_size, cfg.image_size), cfg.distort,
-                  torch.Generator().manual_seed(0))
+    x = R.distort(
+        torch.randn(2, 1, cfg.image_size, cfg.image_size),
+        cfg.distort,
+        torch.Generator().manual_seed(0),
+    )
     loss = R.map_loss(model(x), torch.tensor([0, 1]), cfg.j)
     loss.backward()
     assert torch.isfinite(loss)

@@ -1,11 +1,11 @@
 """Luong attention runnable: tiny gate (and the same budget without attention fails), the paper preset on
 meta, dot-score global attention against torch's scaled_dot_product_attention, the three scores, local-p."""
+
 import importlib.util
 import sys
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 import torch
 import torch.nn.functional as F
 
@@ -33,9 +33,17 @@ def test_paper_preset_on_meta():
     with torch.device("meta"):
         model = luong.build_model(luong.PRESETS["paper"])
     H, V, L = 1000, 50000, 4
-    lstm = lambda n_in: 4 * H * (n_in + H) + 2 * 4 * H          # torch's LSTM keeps two bias vectors
-    expected = 2 * V * H + L * lstm(H) + lstm(2 * H) + (L - 1) * lstm(H) \
-        + H * H + (H * H + H) + 2 * H * H + (H * V + V)          # W_a (general), W_p + v_p, W_c, W_s
+    lstm = lambda n_in: 4 * H * (n_in + H) + 2 * 4 * H  # torch's LSTM keeps two bias vectors
+    expected = (
+        2 * V * H
+        + L * lstm(H)
+        + lstm(2 * H)
+        + (L - 1) * lstm(H)
+        + H * H
+        + (H * H + H)
+        + 2 * H * H
+        + (H * V + V)
+    )  # W_a (general), W_p + v_p, W_c, W_s
     assert sum(p.numel() for p in model.parameters()) == expected == 222_115_000
 
 
@@ -67,7 +75,7 @@ def test_local_p_attends_only_inside_the_window():
     attn = luong.Attention(cfg)
     h_t, h_bar = torch.randn(3, 8), torch.randn(3, 20, 8)
     _, a_t = attn(h_t, h_bar)
-    p_t = 20 * torch.sigmoid(attn.v_p(torch.tanh(attn.W_p(h_t))))      # Eq. 9
+    p_t = 20 * torch.sigmoid(attn.v_p(torch.tanh(attn.W_p(h_t))))  # Eq. 9
     s = torch.arange(20)
     outside = (s < p_t.floor() - 2) | (s > p_t.floor() + 2)
     assert a_t[outside].abs().max() == 0 and (a_t[~outside] > 0).all()

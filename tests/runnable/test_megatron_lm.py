@@ -1,4 +1,5 @@
 """Megatron-LM runnable: tiny gate, the 8.3B parameter count, and the sharded blocks against unsharded oracles."""
+
 import importlib.util
 import sys
 
@@ -8,7 +9,9 @@ from torch import nn
 
 from tests.conftest import ROOT, figure
 
-_spec = importlib.util.spec_from_file_location("runnable_megatron_lm", ROOT / "runnable" / "megatron-lm.py")
+_spec = importlib.util.spec_from_file_location(
+    "runnable_megatron_lm", ROOT / "runnable" / "megatron-lm.py"
+)
 M = importlib.util.module_from_spec(_spec)
 sys.modules[_spec.name] = M
 _spec.loader.exec_module(M)
@@ -36,15 +39,20 @@ def test_sharded_mlp_equals_unsharded_mlp_and_gradients():
     with torch.no_grad():
         ours.b_B.normal_()
     ref = nn.Sequential(nn.Linear(h, 4 * h), nn.GELU(), nn.Linear(4 * h, h))
-    with torch.no_grad():   # A = [A_1 .. A_k] joined by columns (output rows of nn.Linear), B = [B_1; ..; B_k] by rows
-        ref[0].weight.copy_(torch.cat([a.weight for a in ours.A])), ref[0].bias.copy_(torch.cat([a.bias for a in ours.A]))
+    with (
+        torch.no_grad()
+    ):  # A = [A_1 .. A_k] joined by columns (output rows of nn.Linear), B = [B_1; ..; B_k] by rows
+        (
+            ref[0].weight.copy_(torch.cat([a.weight for a in ours.A])),
+            ref[0].bias.copy_(torch.cat([a.bias for a in ours.A])),
+        )
         ref[2].weight.copy_(torch.cat([b.weight for b in ours.B], 1)), ref[2].bias.copy_(ours.b_B)
     x = torch.randn(3, 5, h, requires_grad=True)
     x_ref = x.detach().clone().requires_grad_()
     y, y_ref = ours(x), ref(x_ref)
     assert (y - y_ref).abs().max() <= 1e-5
     y.square().sum().backward(), y_ref.square().sum().backward()
-    assert (x.grad - x_ref.grad).abs().max() <= 1e-5        # the f operator's backward all-reduce
+    assert (x.grad - x_ref.grad).abs().max() <= 1e-5  # the f operator's backward all-reduce
     assert (torch.cat([a.weight.grad for a in ours.A]) - ref[0].weight.grad).abs().max() <= 1e-5
 
 
@@ -56,7 +64,7 @@ def test_sharded_attention_equals_torch_multihead_attention():
         ours.b_o.normal_()
     theirs = nn.MultiheadAttention(h, n_heads, batch_first=True)
     d = h // k
-    with torch.no_grad():   # shard i holds the rows [q_i; k_i; v_i] of its heads
+    with torch.no_grad():  # shard i holds the rows [q_i; k_i; v_i] of its heads
         W = [w.weight.view(3, d, h) for w in ours.W_qkv]
         b = [w.bias.view(3, d) for w in ours.W_qkv]
         theirs.in_proj_weight.copy_(torch.cat([torch.cat([w[j] for w in W]) for j in range(3)]))
@@ -64,7 +72,7 @@ def test_sharded_attention_equals_torch_multihead_attention():
         theirs.out_proj.weight.copy_(torch.cat([w.weight for w in ours.W_o], 1))
         theirs.out_proj.bias.copy_(ours.b_o)
     x = torch.randn(2, 7, h)
-    causal = torch.ones(7, 7, dtype=torch.bool).triu(1)           # torch: True = masked out
+    causal = torch.ones(7, 7, dtype=torch.bool).triu(1)  # torch: True = masked out
     expected = theirs(x, x, x, attn_mask=causal, need_weights=False)[0]
     assert (ours(x) - expected).abs().max() <= 1e-5
 
@@ -73,7 +81,7 @@ def test_vocab_parallel_embedding_and_cross_entropy_equal_the_gathered_ones():
     torch.manual_seed(0)
     cfg = M.Config(vocab=24, k=3, h=12, n_heads=3, n_layers=1, seq_len=6)
     model = M.build_model(cfg)
-    E = torch.cat(list(model.E))                                  # (V, h)
+    E = torch.cat(list(model.E))  # (V, h)
     tokens = torch.randint(cfg.vocab, (4, 6))
     assert (model.embed(tokens) - F.embedding(tokens, E)).abs().max() <= 1e-6
     shards = [torch.randn(4, 6, 8) * 3 for _ in range(3)]
@@ -85,14 +93,24 @@ def test_vocab_parallel_embedding_and_cross_entropy_equal_the_gathered_ones():
 def test_sharding_does_not_change_the_function():
     """The same weights give the same logits whether cut into k = 1 or k = 4 shards."""
     torch.manual_seed(0)
-    c1, c4 = M.Config(k=1, vocab=16, h=16, n_heads=4, seq_len=8), M.Config(k=4, vocab=16, h=16, n_heads=4, seq_len=8)
+    c1, c4 = (
+        M.Config(k=1, vocab=16, h=16, n_heads=4, seq_len=8),
+        M.Config(k=4, vocab=16, h=16, n_heads=4, seq_len=8),
+    )
     m1, m4 = M.build_model(c1).eval(), M.build_model(c4).eval()
     with torch.no_grad():
-        for name, p in m4.named_parameters():
+        for _name, p in m4.named_parameters():
             p.copy_(torch.randn_like(p) * 0.3)
-        m1.E[0].copy_(torch.cat(list(m4.E))), m1.pos.copy_(m4.pos), m1.ln_f.load_state_dict(m4.ln_f.state_dict())
+        (
+            m1.E[0].copy_(torch.cat(list(m4.E))),
+            m1.pos.copy_(m4.pos),
+            m1.ln_f.load_state_dict(m4.ln_f.state_dict()),
+        )
         for b1, b4 in zip(m1.blocks, m4.blocks):
-            b1.ln_1.load_state_dict(b4.ln_1.state_dict()), b1.ln_2.load_state_dict(b4.ln_2.state_dict())
+            (
+                b1.ln_1.load_state_dict(b4.ln_1.state_dict()),
+                b1.ln_2.load_state_dict(b4.ln_2.state_dict()),
+            )
             a1, a4, d = b1.attn, b4.attn, 4
             W = [w.weight.view(3, d, 16) for w in a4.W_qkv]
             bb = [w.bias.view(3, d) for w in a4.W_qkv]
@@ -100,7 +118,10 @@ def test_sharding_does_not_change_the_function():
             a1.W_qkv[0].bias.copy_(torch.cat([torch.cat([c[j] for c in bb]) for j in range(3)]))
             a1.W_o[0].weight.copy_(torch.cat([w.weight for w in a4.W_o], 1)), a1.b_o.copy_(a4.b_o)
             p1, p4 = b1.mlp, b4.mlp
-            p1.A[0].weight.copy_(torch.cat([a.weight for a in p4.A])), p1.A[0].bias.copy_(torch.cat([a.bias for a in p4.A]))
+            (
+                p1.A[0].weight.copy_(torch.cat([a.weight for a in p4.A])),
+                p1.A[0].bias.copy_(torch.cat([a.bias for a in p4.A])),
+            )
             p1.B[0].weight.copy_(torch.cat([b.weight for b in p4.B], 1)), p1.b_B.copy_(p4.b_B)
     x = torch.randint(16, (2, 8))
     assert (m1(x)[0] - torch.cat(m4(x), -1)).abs().max() <= 1e-5

@@ -1,6 +1,7 @@
 """Records and runnables agree: every record's runnable exists and every runnable has a record,
 arXiv ids and gates match, the `paper` preset has the stated parameter count (±2 %), and each
 file stays short and imports only the standard library, torch and (for shipped data) scikit-learn."""
+
 import ast
 import importlib.util
 import sys
@@ -20,8 +21,9 @@ ALLOWED = set(sys.stdlib_module_names) | {"torch", "sklearn", "runnable"}
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -30,14 +32,18 @@ def load(paper_id: str):
 
 def test_every_record_runnable_has_its_file_and_every_file_its_record():
     named = {BASE.papers[pid].runnable.id for pid in WITH_RUNNABLE}
-    assert named == set(FILES), f"records without files: {named - set(FILES)}; files without records: {set(FILES) - named}"
+    assert named == set(FILES), (
+        f"records without files: {named - set(FILES)}; files without records: {set(FILES) - named}"
+    )
     assert all(BASE.papers[pid].runnable.id == pid for pid in WITH_RUNNABLE)
 
 
 @pytest.mark.parametrize("paper_id", WITH_RUNNABLE)
 def test_docstring_arxiv_and_gate_match_the_record(paper_id):
     paper, info = BASE.papers[paper_id], FILES[paper_id]
-    assert info.arxiv == paper.arxiv, f"docstring says arXiv {info.arxiv}, record says {paper.arxiv}"
+    assert info.arxiv == paper.arxiv, (
+        f"docstring says arXiv {info.arxiv}, record says {paper.arxiv}"
+    )
     g = paper.runnable.gate
     assert info.gate == (g.metric, g.op, g.value)
     assert str(paper.year) in info.doc.split("Paper:", 1)[1].splitlines()[0]
@@ -46,15 +52,24 @@ def test_docstring_arxiv_and_gate_match_the_record(paper_id):
 @pytest.mark.parametrize("paper_id", WITH_RUNNABLE)
 def test_file_is_short_and_imports_only_what_it_may(paper_id):
     source = (ROOT / "runnable" / f"{paper_id}.py").read_text(encoding="utf-8")
-    assert len(source.splitlines()) <= 320, "a runnable is read next to the paper: keep it ≲ 300 lines"
+    assert len(source.splitlines()) <= 320, (
+        "a runnable is read next to the paper: keep it ≲ 300 lines"
+    )
     for node in ast.walk(ast.parse(source)):
-        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+            else []
+        )
         for name in names:
             assert name.split(".")[0] in ALLOWED, f"{paper_id} imports {name}"
 
 
-@pytest.mark.parametrize("paper_id", [p for p in WITH_RUNNABLE if BASE.papers[p].runnable.params_figure])
+@pytest.mark.parametrize(
+    "paper_id", [p for p in WITH_RUNNABLE if BASE.papers[p].runnable.params_figure]
+)
 def test_paper_preset_has_the_stated_parameter_count(paper_id):
     paper = BASE.papers[paper_id]
     stated = next(f.value for f in paper.figures if f.id == paper.runnable.params_figure)

@@ -1,4 +1,5 @@
 """MLP-Mixer runnable: tiny gate, Mixer-B/16 parameter count, the Mixer layer against Eq. 1 in einsum form."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -38,9 +39,11 @@ def test_mixer_layer_equals_eq_1_written_as_einsums():
     t, c = layer.token_mlp, layer.channel_mlp
     ln = lambda x, n: F.layer_norm(x, (C,), n.weight, n.bias)
     h = F.gelu(torch.einsum("ds,bsc->bdc", t.fc1.weight, ln(X, layer.ln1)) + t.fc1.bias[:, None])
-    U = X + torch.einsum("sd,bdc->bsc", t.fc2.weight, h) + t.fc2.bias[:, None]      # mixes along patches
+    U = (
+        X + torch.einsum("sd,bdc->bsc", t.fc2.weight, h) + t.fc2.bias[:, None]
+    )  # mixes along patches
     h = F.gelu(torch.einsum("ec,bsc->bse", c.fc1.weight, ln(U, layer.ln2)) + c.fc1.bias)
-    Y = U + torch.einsum("ce,bse->bsc", c.fc2.weight, h) + c.fc2.bias               # mixes along channels
+    Y = U + torch.einsum("ce,bse->bsc", c.fc2.weight, h) + c.fc2.bias  # mixes along channels
     assert (layer(X) - Y).abs().max() <= 1e-5
 
 

@@ -1,6 +1,7 @@
 """Paragraph Vector: inferred vectors classify held-out paragraphs written with other words of the
 same topics and bag-of-words fails (seeds 0-2), the paper preset on meta, the inference step
 leaves W, U and b exactly as trained while the new paragraph vectors move."""
+
 from dataclasses import replace
 
 import pytest
@@ -24,14 +25,14 @@ def test_tiny_paragraph_vectors_pass_the_gate_bag_of_words_fails(seed):
 
 
 def test_labelled_and_held_out_paragraphs_use_disjoint_halves_of_each_topic():
-    cfg = replace(pv.PRESETS["tiny"], topic_share=1.0)              # topic words only
+    cfg = replace(pv.PRESETS["tiny"], topic_share=1.0)  # topic words only
     g = torch.Generator().manual_seed(0)
     language = pv.make_language(cfg, g)
     labelled, y = pv.make_docs(cfg, language, 200, 0, g)
     test, z = pv.make_docs(cfg, language, 200, 1, g)
     both, _ = pv.make_docs(cfg, language, 200, None, g)
     h = cfg.words_per_topic // 2
-    first, second = language[1][:, :h], language[1][:, h:]           # (K, h) each
+    first, second = language[1][:, :h], language[1][:, h:]  # (K, h) each
     assert (labelled[:, :, None] == first[y][:, None]).any(-1).all()  # own topic, first half
     assert (test[:, :, None] == second[z][:, None]).any(-1).all()
     words = set(both.flatten().tolist())
@@ -56,7 +57,7 @@ def test_paper_preset_on_meta():
         logits = model.models["dm"](torch.zeros(2, dtype=torch.long), context)
     assert model.vectors().shape == (cfg.n_unlabelled, 2 * 400)  # PV-DM and PV-DBOW joined (§3)
     assert logits.shape == (2, cfg.vocab)
-    assert model.models["dm"].U.in_features == 400 + 10 * 400    # d_i and 10 context words
+    assert model.models["dm"].U.in_features == 400 + 10 * 400  # d_i and 10 context words
 
 
 def test_inference_leaves_word_vectors_and_softmax_as_trained_and_moves_the_new_vectors():
@@ -73,13 +74,13 @@ def test_inference_leaves_word_vectors_and_softmax_as_trained_and_moves_the_new_
     trained = {k: v.clone() for k, v in model.state_dict().items()}
     assert all(not torch.equal(trained[k], untrained[k]) for k in trained)  # training moved all
     torch.manual_seed(1)
-    start = pv.ParagraphVector(cfg, 10).vectors().detach()      # the draw infer() starts from
+    start = pv.ParagraphVector(cfg, 10).vectors().detach()  # the draw infer() starts from
     torch.manual_seed(1)
     new = pv.infer(model, new_docs, cfg, g, "cpu", NO_AMP)
     for k, v in model.state_dict().items():
-        assert torch.equal(v, trained[k]), k                    # the trained model is untouched
+        assert torch.equal(v, trained[k]), k  # the trained model is untouched
     for k, v in new.state_dict().items():
         if not k.endswith("D.weight"):
-            assert torch.equal(v, trained[k]), k                # W, U, b: bitwise as trained
+            assert torch.equal(v, trained[k]), k  # W, U, b: bitwise as trained
     moved = (new.vectors().detach() - start).abs().amax(1)
-    assert (moved > 1e-3).all()                                 # every new paragraph moved
+    assert (moved > 1e-3).all()  # every new paragraph moved

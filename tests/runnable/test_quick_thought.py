@@ -1,5 +1,6 @@
 """Quick-thought runnable: next-sentence selection gate far above chance, the score is f(s) . g(c), the
 loss is a softmax over the batch's candidates, and f, g are separate encoders."""
+
 import importlib.util
 import math
 import sys
@@ -33,7 +34,9 @@ def test_score_is_inner_product_of_two_encoders_and_loss_is_batch_softmax():
     torch.manual_seed(0)
     cfg = qt.PRESETS["tiny"]
     model = qt.build_model(cfg).eval()
-    assert model.f is not model.g and not torch.equal(model.f.gru.weight_hh_l0, model.g.gru.weight_hh_l0)
+    assert model.f is not model.g and not torch.equal(
+        model.f.gru.weight_hh_l0, model.g.gru.weight_hh_l0
+    )
     words, _ = qt.make_stories(cfg, 5, torch.Generator().manual_seed(0))
     s, c = words[:, 0], words[:, 1]
     with torch.no_grad():

@@ -1,11 +1,12 @@
 """Seq2seq runnable: tiny gate, the paper's 384M parameters, step-by-step decoding equals teacher forcing."""
+
 from dataclasses import replace
 
 import pytest
 import torch
 
 from runnable import seq2seq as S
-from tests.conftest import ROOT, figure
+from tests.conftest import figure
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -30,7 +31,7 @@ def test_paper_params_384m():
     assert abs(n / fig - 1) <= 0.02
     recurrent = sum(p.numel() for name, p in model.named_parameters() if "coder.weight_hh" in name)
     inputs = sum(p.numel() for name, p in model.named_parameters() if "coder.weight_ih" in name)
-    assert recurrent + inputs == 64_000_000                    # the paper's "64M pure recurrent connections"
+    assert recurrent + inputs == 64_000_000  # the paper's "64M pure recurrent connections"
 
 
 def test_stepwise_decoding_equals_teacher_forcing():
@@ -40,11 +41,13 @@ def test_stepwise_decoding_equals_teacher_forcing():
     x = torch.randint(S.N_SPECIAL, 12, (4, 6))
     y_in = torch.randint(S.N_SPECIAL, 12, (4, 5))
     with torch.no_grad():
-        full = model(x, y_in)                                  # (B, T_y, vocab_out)
+        full = model(x, y_in)  # (B, T_y, vocab_out)
         state, steps = model.encode(x), []
         for t in range(5):
-            logits, state = model.decode(y_in[:, t:t + 1], state)
+            logits, state = model.decode(y_in[:, t : t + 1], state)
             steps.append(logits)
-        _, v = model.encoder(model.src_embed(x.flip(1)))       # §3.3: the encoder reads the source reversed
+        _, v = model.encoder(
+            model.src_embed(x.flip(1))
+        )  # §3.3: the encoder reads the source reversed
     assert (torch.cat(steps, 1) - full).abs().max() <= 1e-5
     assert all((a - b).abs().max() <= 1e-6 for a, b in zip(model.encode(x), v))

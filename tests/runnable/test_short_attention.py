@@ -1,5 +1,6 @@
 """Short attention spans: key-value-predict attention passes the perplexity gate and a plain LSTM
 fails it (seeds 0-2), attention on the right slot, causality, the paper preset on meta."""
+
 import importlib.util
 import sys
 from dataclasses import replace
@@ -9,8 +10,9 @@ import torch
 
 from tests.conftest import ROOT, figure
 
-_spec = importlib.util.spec_from_file_location("short_attention",
-                                               ROOT / "runnable" / "short-attention.py")
+_spec = importlib.util.spec_from_file_location(
+    "short_attention", ROOT / "runnable" / "short-attention.py"
+)
 sa = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
 _spec.loader.exec_module(sa)
 
@@ -21,7 +23,7 @@ def test_tiny_key_value_predict_passes_the_gate_a_plain_lstm_fails(seed):
     assert r["metric"] == sa.GATE[0] and r["seed"] == seed and r["variant"] == "kvp"
     assert r["floor_perplexity"] < r["value"] <= sa.GATE[2] < r["ablation"]["value"], r
     assert r["value"] < 1.25 * r["floor_perplexity"] and r["passed"]
-    cfg = sa.PRESETS["tiny"]        # slot l holds h_{t-L+l}; h_{t-delay+1} read the token to copy
+    cfg = sa.PRESETS["tiny"]  # slot l holds h_{t-L+l}; h_{t-delay+1} read the token to copy
     assert max(range(cfg.L), key=r["mean_attention"].__getitem__) == cfg.L - cfg.delay + 1
     assert r["conditions"] == {"attention peaks on the token to copy": True}
     history = r["history"]
@@ -40,8 +42,8 @@ def test_no_variant_sees_the_future():
 
 
 def test_memory_holds_the_last_L_outputs():
-    x = torch.arange(1, 7.0).view(1, 6, 1)                   # h_t = t + 1
-    m = sa.memory(x, 3)[0, :, :, 0]                          # (T, L)
+    x = torch.arange(1, 7.0).view(1, 6, 1)  # h_t = t + 1
+    m = sa.memory(x, 3)[0, :, :, 0]  # (T, L)
     assert m[4].tolist() == [2.0, 3.0, 4.0] and m[0].tolist() == [0.0, 0.0, 0.0]
 
 
@@ -52,4 +54,4 @@ def test_paper_preset_on_meta():
         model = sa.build_model(cfg)
         logits, alpha = model(torch.zeros(2, cfg.seq_len, dtype=torch.long))
     assert logits.shape == (2, cfg.seq_len, cfg.vocab) and alpha.shape == (2, cfg.seq_len, cfg.L)
-    assert model.lstm.hidden_size == 3 * cfg.k                 # [k_t; v_t; p_t]
+    assert model.lstm.hidden_size == 3 * cfg.k  # [k_t; v_t; p_t]

@@ -1,5 +1,6 @@
 """Skip-thought runnable: topic probe gate (above random word vectors), the decoder's conditioning equals
 the paper's C_r, C_z, C terms, the uni-skip sizes on the meta device."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -30,7 +31,10 @@ def test_decoder_input_columns_are_the_papers_C_matrices():
     x, h_i, h = torch.randn(3, 5), torch.randn(3, 7), torch.randn(3, 7)
     W, C = dec.weight_ih_l0[:, :5], dec.weight_ih_l0[:, 5:]
     U, b_i, b_h = dec.weight_hh_l0, dec.bias_ih_l0, dec.bias_hh_l0
-    gi, gh = (x @ W.T + h_i @ C.T + b_i).chunk(3, -1), (h @ U.T + b_h).chunk(3, -1)   # torch order: r, z, n
+    gi, gh = (
+        (x @ W.T + h_i @ C.T + b_i).chunk(3, -1),
+        (h @ U.T + b_h).chunk(3, -1),
+    )  # torch order: r, z, n
     r, z = torch.sigmoid(gi[0] + gh[0]), torch.sigmoid(gi[1] + gh[1])
     h_tilde = torch.tanh(gi[2] + r * gh[2])
     expected = (1 - z) * h_tilde + z * h
@@ -48,13 +52,17 @@ def test_objective_is_sum_of_both_neighbours_log_likelihood():
     with torch.no_grad():
         h_i = model.encode(s_i)
         both = model(s_prev, s_i, s_next)
-        parts = model.decode_logprob(model.dec_prev, h_i, s_prev) + model.decode_logprob(model.dec_next, h_i, s_next)
+        parts = model.decode_logprob(model.dec_prev, h_i, s_prev) + model.decode_logprob(
+            model.dec_next, h_i, s_next
+        )
     assert torch.allclose(both, parts) and both < 0
 
 
 def test_paper_preset_is_uni_skip_on_meta():
     cfg = st.PRESETS["paper"]
-    assert cfg.d_hid == figure("skip-thought", "dim-uni-skip") and cfg.vocab == figure("skip-thought", "training-vocabulary")
+    assert cfg.d_hid == figure("skip-thought", "dim-uni-skip") and cfg.vocab == figure(
+        "skip-thought", "training-vocabulary"
+    )
     with torch.device("meta"):
         model = st.build_model(cfg)
         h = model.encode(torch.zeros(2, 9, dtype=torch.long))

@@ -1,4 +1,5 @@
 """T2T-ViT runnable: tiny gate, T2T-ViT-14 parameter count, the soft split against F.unfold."""
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -26,15 +27,17 @@ def test_paper_preset_is_t2t_vit_14_within_two_percent():
     with torch.device("meta"):
         model = T.build_model(T.PRESETS["paper"])
         tokens = model.tokens(torch.zeros(1, 3, 224, 224))
-    assert tokens.shape == (1, 14 * 14, 384)                             # 224 -> 56 -> 28 -> 14
+    assert tokens.shape == (1, 14 * 14, 384)  # 224 -> 56 -> 28 -> 14
     n = sum(p.numel() for p in model.parameters())
-    assert abs(n / figure("t2t-vit", "params-14") - 1) <= 0.02           # 21,465,422 counted
+    assert abs(n / figure("t2t-vit", "params-14") - 1) <= 0.02  # 21,465,422 counted
 
 
-@pytest.mark.parametrize("C,H,k,s,p", [(1, 8, 3, 1, 1), (3, 9, 3, 2, 1), (2, 16, 7, 4, 2), (4, 6, 2, 2, 0)])
+@pytest.mark.parametrize(
+    "C,H,k,s,p", [(1, 8, 3, 1, 1), (3, 9, 3, 2, 1), (2, 16, 7, 4, 2), (4, 6, 2, 2, 0)]
+)
 def test_soft_split_equals_unfold(C, H, k, s, p):
     x = torch.randn(2, C, H, H)
-    expected = F.unfold(x, k, padding=p, stride=s).transpose(1, 2)     # (B, L, C*k*k)
+    expected = F.unfold(x, k, padding=p, stride=s).transpose(1, 2)  # (B, L, C*k*k)
     assert torch.equal(T.soft_split(x, k, s, p), expected)
 
 

@@ -1,4 +1,5 @@
 """Transformer runnable: tiny gate, paper parameter counts, oracles against torch's own modules."""
+
 import math
 from dataclasses import replace
 
@@ -8,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from runnable import transformer as T
-from tests.conftest import ROOT, figure
+from tests.conftest import figure
 
 
 def stated(fig_id: str) -> float:
@@ -55,13 +56,13 @@ def test_base_params_with_shared_37000_vocab():
 
 
 def test_paper_preset_is_the_big_model_within_two_percent():
-    assert abs(count("paper") / stated("params-big") - 1) <= 0.02   # 214,245,376
+    assert abs(count("paper") / stated("params-big") - 1) <= 0.02  # 214,245,376
 
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_attention_equals_torch_sdpa(causal):
     torch.manual_seed(0)
-    Q, K, V = torch.randn(3, 2, 4, 7, 16).unbind(0)            # (B, h, T, d_k)
+    Q, K, V = torch.randn(3, 2, 4, 7, 16).unbind(0)  # (B, h, T, d_k)
     mask = torch.ones(7, 7, dtype=torch.bool).tril() if causal else None
     ours = T.attention(Q, K, V, mask)
     assert (ours - F.scaled_dot_product_attention(Q, K, V, is_causal=causal)).abs().max() <= 1e-5
@@ -82,19 +83,24 @@ def test_multi_head_attention_equals_torch():
     q, kv = torch.randn(2, 5, 32), torch.randn(2, 7, 32)
     assert (ours(q, kv, kv) - theirs(q, kv, kv, need_weights=False)[0]).abs().max() <= 1e-5
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
-    expected = theirs(q, q, q, attn_mask=~causal, need_weights=False)[0]   # torch: True = masked out
+    expected = theirs(q, q, q, attn_mask=~causal, need_weights=False)[0]  # torch: True = masked out
     assert (ours(q, q, q, causal) - expected).abs().max() <= 1e-5
 
 
 def test_encoder_layer_equals_torch_post_ln():
     torch.manual_seed(0)
     ours = T.EncoderLayer(32, 4, 64, dropout=0.0).eval()
-    theirs = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="relu", batch_first=True,
-                                        norm_first=False).eval()
+    theirs = nn.TransformerEncoderLayer(
+        32, 4, 64, dropout=0.0, activation="relu", batch_first=True, norm_first=False
+    ).eval()
     copy_mha(ours.self_attn, theirs.self_attn)
     with torch.no_grad():
-        for a, b in [(ours.ffn.W_1, theirs.linear1), (ours.ffn.W_2, theirs.linear2),
-                     (ours.norm1, theirs.norm1), (ours.norm2, theirs.norm2)]:
+        for a, b in [
+            (ours.ffn.W_1, theirs.linear1),
+            (ours.ffn.W_2, theirs.linear2),
+            (ours.norm1, theirs.norm1),
+            (ours.norm2, theirs.norm2),
+        ]:
             b.weight.copy_(a.weight), b.bias.copy_(a.bias)
     x = torch.randn(2, 6, 32)
     assert (ours(x) - theirs(x)).abs().max() <= 1e-5

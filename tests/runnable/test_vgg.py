@@ -1,4 +1,5 @@
 """VGG runnable: tiny gate, configuration D's 138M parameters, and the receptive field of stacked 3x3s."""
+
 import json
 
 import pytest
@@ -21,7 +22,7 @@ def test_paper_preset_is_configuration_d_with_138_million_parameters():
         out = model(torch.empty(1, 3, 224, 224))
     assert out.shape == (1, 1000)
     convs = [m for m in model.features if isinstance(m, nn.Conv2d)]
-    assert len(convs) + 3 == 16                                        # VGG-16: 13 conv + 3 FC
+    assert len(convs) + 3 == 16  # VGG-16: 13 conv + 3 FC
     n = sum(p.numel() for p in model.parameters())
     assert n == 138_357_544
     assert abs(n / figure("vgg", "params") - 1) <= 0.02
@@ -30,6 +31,7 @@ def test_paper_preset_is_configuration_d_with_138_million_parameters():
 @pytest.mark.parametrize("config, millions", [("A", 133), ("E", 144)])
 def test_other_columns_of_table_2(config, millions):
     import dataclasses
+
     cfg = dataclasses.replace(R.PRESETS["paper"], config=config)
     with torch.device("meta"):
         n = sum(p.numel() for p in R.build_model(cfg).parameters())
@@ -63,7 +65,8 @@ def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
 def test_gpu_preset_takes_one_step_on_cpu():
     cfg = R.PRESETS["gpu"]
     model = R.build_model(cfg)
-    loss = nn.functional.cross_entropy(model(torch.randn(2, 1, cfg.image_size, cfg.image_size)),
-                                       torch.tensor([0, 1]))
+    loss = nn.functional.cross_entropy(
+        model(torch.randn(2, 1, cfg.image_size, cfg.image_size)), torch.tensor([0, 1])
+    )
     loss.backward()
     assert torch.isfinite(loss)

@@ -1,4 +1,5 @@
 """ViT runnable: tiny gate, ViT-B/16 parameter count, attention and encoder block against torch's own modules."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,12 +48,24 @@ def test_multi_head_self_attention_equals_torch():
 def test_block_equals_torch_pre_ln_encoder_layer():
     torch.manual_seed(0)
     ours = V.Block(32, 4, 64, dropout=0.0).eval()
-    theirs = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, activation="gelu", layer_norm_eps=1e-6,
-                                        batch_first=True, norm_first=True).eval()
+    theirs = nn.TransformerEncoderLayer(
+        32,
+        4,
+        64,
+        dropout=0.0,
+        activation="gelu",
+        layer_norm_eps=1e-6,
+        batch_first=True,
+        norm_first=True,
+    ).eval()
     copy_attention(ours.msa, theirs.self_attn)
     with torch.no_grad():
-        for a, b in [(ours.fc1, theirs.linear1), (ours.fc2, theirs.linear2), (ours.ln1, theirs.norm1),
-                     (ours.ln2, theirs.norm2)]:
+        for a, b in [
+            (ours.fc1, theirs.linear1),
+            (ours.fc2, theirs.linear2),
+            (ours.ln1, theirs.norm1),
+            (ours.ln2, theirs.norm2),
+        ]:
             b.weight.copy_(a.weight)
             b.bias.copy_(a.bias)
     z = torch.randn(2, 17, 32)

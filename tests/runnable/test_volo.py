@@ -1,5 +1,6 @@
 """VOLO runnable: tiny gate, VOLO-D1 parameter count, outlook attention against a naive loop,
 and the (class) attention against torch's own multi-head attention."""
+
 import torch
 from torch import nn
 
@@ -17,7 +18,7 @@ def test_paper_preset_is_volo_d1_within_two_percent():
     with torch.device("meta"):
         model = V.build_model(V.PRESETS["paper"])
     n = sum(p.numel() for p in model.parameters())
-    assert abs(n / figure("volo", "params-d1") - 1) <= 0.02              # 26,632,040 counted
+    assert abs(n / figure("volo", "params-d1") - 1) <= 0.02  # 26,632,040 counted
 
 
 def naive_outlook(oa: V.OutlookAttention, x: torch.Tensor) -> torch.Tensor:
@@ -32,13 +33,20 @@ def naive_outlook(oa: V.OutlookAttention, x: torch.Tensor) -> torch.Tensor:
     offsets = [(a - r, b - r) for a in range(K) for b in range(K)]
     for i in range(H):
         for j in range(W):
-            window = torch.stack([V_[:, i + di, j + dj] if 0 <= i + di < H and 0 <= j + dj < W
-                                  else torch.zeros(B, C) for di, dj in offsets], 1)   # (B, K*K, C)
+            window = torch.stack(
+                [
+                    V_[:, i + di, j + dj]
+                    if 0 <= i + di < H and 0 <= j + dj < W
+                    else torch.zeros(B, C)
+                    for di, dj in offsets
+                ],
+                1,
+            )  # (B, K*K, C)
             for head in range(h):
-                Y = A[:, i, j, head] @ window[:, :, head * d:(head + 1) * d]        # (B, K*K, d)
+                Y = A[:, i, j, head] @ window[:, :, head * d : (head + 1) * d]  # (B, K*K, d)
                 for m, (di, dj) in enumerate(offsets):
                     if 0 <= i + di < H and 0 <= j + dj < W:
-                        out[:, i + di, j + dj, head * d:(head + 1) * d] += Y[:, m]
+                        out[:, i + di, j + dj, head * d : (head + 1) * d] += Y[:, m]
     return oa.proj(out)
 
 
@@ -54,7 +62,7 @@ def copy_attention(ours: V.Attention, theirs: nn.MultiheadAttention):
     with torch.no_grad():
         theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_kv.weight]))
         theirs.out_proj.weight.copy_(ours.proj.weight)
-        ours.proj.bias.zero_()                                          # torch's bias=False has no output bias
+        ours.proj.bias.zero_()  # torch's bias=False has no output bias
 
 
 def test_attention_and_class_attention_equal_torch():
@@ -64,7 +72,7 @@ def test_attention_and_class_attention_equal_torch():
     for cls_only in (False, True):
         ours = V.Attention(16, 4, cls_only=cls_only)
         copy_attention(ours, theirs)
-        q = x[:, :1] if cls_only else x                                 # class attention: query = [class] only
+        q = x[:, :1] if cls_only else x  # class attention: query = [class] only
         assert (ours(x) - theirs(q, x, x, need_weights=False)[0]).abs().max() <= 1e-5
 
 

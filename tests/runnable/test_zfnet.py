@@ -1,5 +1,6 @@
 """ZFNet runnable: tiny gate, Fig. 3's layer sizes, unpooling with switches against nn.MaxUnpool2d,
 and the deconvnet projection staying inside the chosen unit's receptive field."""
+
 import json
 
 import torch
@@ -30,11 +31,11 @@ def test_paper_preset_has_the_map_sizes_of_figure_3():
 def test_unpooling_with_switches_equals_torch_max_unpool():
     torch.manual_seed(0)
     x = torch.randn(2, 4, 13, 13)
-    y, switches = R.SwitchPool(3, 2)(x)                               # (2, 4, 6, 6) with ceil_mode
+    y, switches = R.SwitchPool(3, 2)(x)  # (2, 4, 6, 6) with ceil_mode
     ours = R.unpool(y, switches, x.shape[-2:])
     theirs = nn.MaxUnpool2d(3, 2)(y, switches, output_size=x.shape[-2:])
     assert (ours - theirs).abs().max() <= 1e-6
-    kept = ours != 0                                                  # each maximum is back where it was
+    kept = ours != 0  # each maximum is back where it was
     assert torch.equal(ours[kept], x[kept])
 
 
@@ -50,7 +51,12 @@ def test_deconvnet_projection_stays_in_the_receptive_field_of_the_unit():
     # conv2 (5x5, pad 2) sees pooled rows i-2..i+2; pool 3/2 -> conv1 rows 2r..2r+2; conv1 7x7/2, pad 1
     lo = lambda k: 4 * k - 9
     rows, cols = (r != 0).nonzero().T
-    assert rows.min() >= lo(i) and rows.max() <= lo(i) + 26 and cols.min() >= lo(j) and cols.max() <= lo(j) + 26
+    assert (
+        rows.min() >= lo(i)
+        and rows.max() <= lo(i) + 26
+        and cols.min() >= lo(j)
+        and cols.max() <= lo(j) + 26
+    )
 
 
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
@@ -63,7 +69,8 @@ def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
 def test_gpu_preset_takes_one_step_on_cpu():
     cfg = R.PRESETS["gpu"]
     model = R.build_model(cfg)
-    loss = nn.functional.cross_entropy(model(torch.randn(2, 1, cfg.image_size, cfg.image_size)),
-                                       torch.tensor([0, 1]))
+    loss = nn.functional.cross_entropy(
+        model(torch.randn(2, 1, cfg.image_size, cfg.image_size)), torch.tensor([0, 1])
+    )
     loss.backward()
     assert torch.isfinite(loss)

@@ -2,6 +2,7 @@
 size and parameters, every layer's output shape, parameters and multiply-adds in the runnable's
 `paper` preset (built on the meta device), where the parameters and the compute sit, what the
 two-GPU grouping saves in conv2, and tanh's gradient at 3 against ReLU's."""
+
 import importlib.util
 import sys
 
@@ -12,8 +13,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -47,7 +49,9 @@ def trace():
         for layer in net.features:
             x = layer(x)
             if isinstance(layer, nn.Conv2d):
-                rows.append(("conv", tuple(x.shape[1:]), n(layer), x[0].numel() * layer.weight[0].numel()))
+                rows.append(
+                    ("conv", tuple(x.shape[1:]), n(layer), x[0].numel() * layer.weight[0].numel())
+                )
             elif isinstance(layer, nn.MaxPool2d):
                 rows.append(("pool", tuple(x.shape[1:]), 0, 0))
         x = x.flatten(1)
@@ -64,8 +68,13 @@ NET, ROWS = trace()
 def test_conv1_output_size_and_parameters():
     assert (224 + 2 * 2 - 11) // 4 + 1 == 55 == (227 - 11) // 4 + 1 == ROWS[0][1][1]
     assert ROWS[0][2] == 96 * (11 * 11 * 3 + 1) == 34_944
-    stated("55", "11 × 11 × 3 = 363", "96 × 364 = 34,944", r"\lfloor 54.25 \rfloor + 1 = 55",
-           "(227 - 11)/4 + 1 = 55")
+    stated(
+        "55",
+        "11 × 11 × 3 = 363",
+        "96 × 364 = 34,944",
+        r"\lfloor 54.25 \rfloor + 1 = 55",
+        "(227 - 11)/4 + 1 = 55",
+    )
 
 
 def test_each_layer_row():

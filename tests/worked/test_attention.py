@@ -2,6 +2,7 @@
 step of the runnable's `RNNsearch.step` over 3 source annotations in 2 dimensions (scores,
 softmax weights that sum to 1, the context vector), and the shapes of one step in the `paper`
 preset's sizes (built on the meta device)."""
+
 import importlib.util
 import sys
 
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -21,9 +23,9 @@ def load(paper_id: str):
 
 A = load("attention")
 EX = record("attention").teaching.worked_example
-QUERY = torch.tensor([0.5, -0.5])                                   # W_a s_{i-1}
-KEYS = torch.tensor([[1.0, 0.5], [-0.5, 0.0], [0.0, 1.5]])          # U_a h_j
-H = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])              # annotations h_j
+QUERY = torch.tensor([0.5, -0.5])  # W_a s_{i-1}
+KEYS = torch.tensor([[1.0, 0.5], [-0.5, 0.0], [0.0, 1.5]])  # U_a h_j
+H = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # annotations h_j
 V_A = torch.tensor([1.0, 1.0])
 
 
@@ -41,7 +43,7 @@ def test_the_runnables_step_gives_these_weights():
     """Size the model so that s_{i-1} has 1 unit and h_j 2 (n = 1), then set W_a and v_a."""
     model = A.RNNsearch(A.Config(m=2, n=1, n_a=2, l=2, vocab=A.N_SPECIAL + 10))
     with torch.no_grad():
-        model.W_a.weight.copy_(QUERY[:, None])                      # W_a s with s = 1
+        model.W_a.weight.copy_(QUERY[:, None])  # W_a s with s = 1
         model.v_a.weight.copy_(V_A[None])
         _, _, alpha = model.step(torch.tensor([A.BOS]), torch.ones(1, 1), H[None], KEYS[None])
     e = (torch.tanh(QUERY + KEYS) * V_A).sum(-1)
@@ -55,15 +57,27 @@ def test_scores_weights_and_context():
     w = e.exp()
     alpha = w / w.sum()
     c = alpha @ H
-    stated("$W_a s_{i-1} = (0.5, -0.5)$", "$U_a h_1 = (1.0, 0.5)$", "$U_a h_2 = (-0.5, 0.0)$",
-           "$U_a h_3 = (0.0, 1.5)$", "$v_a = (1, 1)$", "$h_1 = (1, 0)$", "$h_2 = (0, 1)$",
-           "$h_3 = (1, 1)$")
+    stated(
+        "$W_a s_{i-1} = (0.5, -0.5)$",
+        "$U_a h_1 = (1.0, 0.5)$",
+        "$U_a h_2 = (-0.5, 0.0)$",
+        "$U_a h_3 = (0.0, 1.5)$",
+        "$v_a = (1, 1)$",
+        "$h_1 = (1, 0)$",
+        "$h_2 = (0, 1)$",
+        "$h_3 = (1, 1)$",
+    )
     for j in range(3):
-        stated(f"| {j + 1} | $({f3(t[j, 0])}, {f3(t[j, 1])})$ | {f3(e[j])} | {f3(w[j])} | "
-               f"{f3(alpha[j])} |")
-    stated(f3(w.sum()), f"{f3(w[0])} / {f3(w.sum())}",
-           rf"c_i = {f3(alpha[0])}\,h_1 + {f3(alpha[1])}\,h_2 + {f3(alpha[2])}\,h_3 = "
-           rf"({f3(c[0])}, {f3(c[1])})")
+        stated(
+            f"| {j + 1} | $({f3(t[j, 0])}, {f3(t[j, 1])})$ | {f3(e[j])} | {f3(w[j])} | "
+            f"{f3(alpha[j])} |"
+        )
+    stated(
+        f3(w.sum()),
+        f"{f3(w[0])} / {f3(w.sum())}",
+        rf"c_i = {f3(alpha[0])}\,h_1 + {f3(alpha[1])}\,h_2 + {f3(alpha[2])}\,h_3 = "
+        rf"({f3(c[0])}, {f3(c[1])})",
+    )
 
 
 def test_shapes_in_the_papers_sizes():

@@ -1,6 +1,7 @@
 """ConvS2S's worked example (papers/convs2s.yaml › teaching.worked_example): the runnable's `glu`
 on a 4-dimensional vector, the shapes through one causal `ConvBlock` and its causality, how far
 a stack of width-3 blocks sees (measured with autograd), and the two scalings."""
+
 import importlib.util
 import math
 import sys
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -38,9 +40,14 @@ def test_glu_on_a_four_dimensional_vector():
     out = C.glu(Y, dim=0)
     A, B = Y.detach().chunk(2)
     out.sum().backward()
-    assert torch.allclose(Y.grad[:2], torch.sigmoid(B))            # d out / d A = sigma(B)
-    stated("$Y = (2.0, -1.0, 0.0, 2.0)$", "$A = (2.0, -1.0)$", "$B = (0.0, 2.0)$",
-           rf"\sigma(B) = {vec(torch.sigmoid(B))}", rf"A \otimes \sigma(B) = {vec(out.detach())}")
+    assert torch.allclose(Y.grad[:2], torch.sigmoid(B))  # d out / d A = sigma(B)
+    stated(
+        "$Y = (2.0, -1.0, 0.0, 2.0)$",
+        "$A = (2.0, -1.0)$",
+        "$B = (0.0, 2.0)$",
+        rf"\sigma(B) = {vec(torch.sigmoid(B))}",
+        rf"A \otimes \sigma(B) = {vec(out.detach())}",
+    )
 
 
 def test_one_causal_block():
@@ -51,8 +58,13 @@ def test_one_causal_block():
     h, res = block(x)
     fmt = lambda t: "$(" + ", ".join(map(str, t.shape)) + ")$"
     assert fmt(y) == "$(1, 128, 7)$" and fmt(h.transpose(1, 2)) == "$(1, 64, 5)$"
-    stated(f"| {fmt(x)} |", f"| {fmt(y)} |", f"| {fmt(y[..., :5])} |",
-           f"| {fmt(h.transpose(1, 2))} |", "$k - 1 = 2$")
+    stated(
+        f"| {fmt(x)} |",
+        f"| {fmt(y)} |",
+        f"| {fmt(y[..., :5])} |",
+        f"| {fmt(h.transpose(1, 2))} |",
+        "$k - 1 = 2$",
+    )
     x2 = x.clone()
     x2[0, 4] += 1.0
     h2, _ = block(x2)

@@ -2,6 +2,7 @@
 counts of DenseNet (L=40, k=12) traced by a forward pass of the runnable's paper preset on one
 32 x 32 image, the connections of a block, the weights of one layer against a plain layer, and
 DenseNet-BC's block widths and parameter counts. Every number must appear in both languages."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -56,17 +58,29 @@ def test_densenet_40_channel_counts_and_parameters():
     per_block = len(layers) // 3
     assert per_block == 12 and cfg.depth - 4 == 36
     stated("$40 - 4 = 36$", f"$36 / 3 = {per_block}$", f"$k_0 = {rows[0][2]}$")
-    (_, _, first, size), = rows[:1]
+    ((_, _, first, size),) = rows[:1]
     stated(f"| 3 | {first} | $32 \\times 32$ |")
     b1 = layers[:12]
-    assert (b1[0][1], b1[0][2], b1[1][1], b1[1][2], b1[11][1], b1[11][2]) == (16, 28, 28, 40, 148, 160)
+    assert (b1[0][1], b1[0][2], b1[1][1], b1[1][2], b1[11][1], b1[11][2]) == (
+        16,
+        28,
+        28,
+        40,
+        148,
+        160,
+    )
     stated("| 16 | 16 + 12 = 28 |", "| 28 | 40 |", "| 148 | 160 |")
     t1, t2 = [r for r in rows if r[0] == "Transition"]
     assert t1[1:] == (160, 160, 16) and t2[1:] == (304, 304, 8)
-    stated("| 160 | 160 | $16 \\times 16$ |", "| 160 | 304 | $16 \\times 16$ |",
-           "| 304 | 304 | $8 \\times 8$ |", "| 304 | 448 | $8 \\times 8$ |", "| 448 | 10 |")
+    stated(
+        "| 160 | 160 | $16 \\times 16$ |",
+        "| 160 | 304 | $16 \\times 16$ |",
+        "| 304 | 304 | $8 \\times 8$ |",
+        "| 304 | 448 | $8 \\times 8$ |",
+        "| 448 | 10 |",
+    )
     assert layers[-1][1:3] == (436, 448) and net.fc.in_features == 448 and net.fc.out_features == 10
-    last_conv = net.features[-3].H[2]                       # the last DenseLayer's 3x3 convolution
+    last_conv = net.features[-3].H[2]  # the last DenseLayer's 3x3 convolution
     assert last_conv.weight.numel() == 436 * 12 * 9 == 47_088
     plain = 448 * 448 * 9
     stated("436", "47,088", f"{plain:,}", f"{round(plain / 47_088)} ")
@@ -90,8 +104,16 @@ def test_densenet_bc_100():
     ends = [r[1] for r in rows if r[0] == "Transition"] + [net.fc.in_features]
     halves = [r[2] for r in rows if r[0] == "Transition"]
     assert rows[0][2] == 24 and ends == [216, 300, 342] and halves == [108, 150]
-    stated("$(100 - 4)/6 = 16$", "$4k = 48$", "$2k = 24$", "$24 + 16 \\cdot 12 = 216$",
-           "108", "300", "150", "342")
+    stated(
+        "$(100 - 4)/6 = 16$",
+        "$4k = 48$",
+        "$2k = 24$",
+        "$24 + 16 \\cdot 12 = 216$",
+        "108",
+        "300",
+        "150",
+        "342",
+    )
     params = sum(p.numel() for p in net.parameters())
     stated(f"{params:,}", "0.8M")
     assert round(params / 1e6, 1) == 0.8

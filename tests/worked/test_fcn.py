@@ -2,6 +2,7 @@
 runnable's paper preset (FCN-VGG16) on a 224 x 224 image, traced on the meta device, the sizes
 the skips fuse, the bilinear 2x upsampling filter and what it does to a row of scores, and one
 mean IU. Every number must appear in both languages."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -73,13 +75,13 @@ def test_the_bilinear_upsampling_filter():
     up = FCN.upsampler(1, 2)
     assert up.kernel_size == (4, 4) and up.stride == (2, 2)
     k = up.weight[0, 0]
-    profile = k[1] / k[1].max() * 0.75                       # the outer product's 1-D profile
+    profile = k[1] / k[1].max() * 0.75  # the outer product's 1-D profile
     assert profile.tolist() == [0.25, 0.75, 0.75, 0.25]
     assert (k[0, 0].item(), k[1, 1].item()) == (0.0625, 0.5625)
     stated("$4 \\times 4$", "(0.25, 0.75, 0.75, 0.25)", "0.0625", "0.5625")
     rows = torch.tensor([0.0, 4.0, 8.0]).expand(3, 3)[None, None].contiguous()
     with torch.no_grad():
-        interior = up(rows)[0, 0, 2].tolist()               # a row away from the top and bottom
+        interior = up(rows)[0, 0, 2].tolist()  # a row away from the top and bottom
     assert interior == [0, 1, 3, 5, 7, 6]
     stated("$0, 4, 8$", "$0, 1, 3, 5, 7, 6$")
 

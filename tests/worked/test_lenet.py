@@ -1,6 +1,7 @@
 """LeNet-5's worked example (papers/lenet.yaml › teaching.worked_example): the shape after each
 layer of the runnable's LeNet5 for one 32x32 digit, each layer's trainable parameters and
 connections (they add up to §II.A's 60,000 and 340,908), and f(1) of the scaled tanh."""
+
 import importlib.util
 import sys
 
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)

@@ -3,6 +3,7 @@ of the runnable's `paper` preset (the CIFAR-10 network) layer by layer, a 1x1 co
 linear layer applied at every position, and global average pooling turning ten 8x8 class maps
 into ten scores (with the parameters a fully connected head would need, and a blob whose
 average does not change when it moves)."""
+
 import dataclasses
 import importlib.util
 import sys
@@ -14,8 +15,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -80,7 +82,7 @@ def test_global_average_pooling_turns_ten_maps_into_ten_scores():
     assert n(gap) == 0 and n(fc) == 10 * 8 * 8 * 10 + 10 == 6_410
     stated(f"10 × 8 × 8 × 10 + 10 = {n(fc):,}", f"{8 * 8}")
     maps = torch.zeros(1, 10, 4, 4)
-    maps[0, 3, 0:2, 0:2] = 6.0                       # a 2x2 blob of 6 in the top-left corner
+    maps[0, 3, 0:2, 0:2] = 6.0  # a 2x2 blob of 6 in the top-left corner
     moved = torch.roll(maps, shifts=(2, 2), dims=(2, 3))
     a, b = gap(maps)[0, 3].item(), gap(moved)[0, 3].item()
     assert a == b == 24 / 16 == 1.5

@@ -2,6 +2,7 @@
 runnable's tiny preset traced by a forward pass (SPP sizes, F_H / F_L widths, the MSCA
 concatenation, P_n, anchors), one small object's best anchor IoU with and without the pyramid,
 and the paper preset's base map on the meta device. Every number must appear in both languages."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -14,8 +15,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -73,35 +75,45 @@ def test_shapes_of_the_tiny_preset():
     for n in range(3):
         inp, out = captured[n]
         assert inp.shape[1] == C_H + 2 * C_L == 64
-        assert tuple(out.shape[1:]) == (32, 12 // 2 ** n, 12 // 2 ** n)
-    stated("32 + 16 + 16 = 64", "$12 \\times 12 \\times 32$", "$6 \\times 6 \\times 32$",
-           "$3 \\times 3 \\times 32$")
+        assert tuple(out.shape[1:]) == (32, 12 // 2**n, 12 // 2**n)
+    stated(
+        "32 + 16 + 16 = 64",
+        "$12 \\times 12 \\times 32$",
+        "$6 \\times 6 \\times 32$",
+        "$3 \\times 3 \\times 32$",
+    )
     anchors = PF.make_anchors(CFG)
     assert len(anchors) == (144 + 36 + 9) * 3 == 567
     assert tuple(cls.shape[1:]) == (567, CFG.n_classes + 1) and tuple(box.shape[1:]) == (567, 4)
     stated("$(144 + 36 + 9) \\cdot 3 = 567$", "567 × 4")
-    sides = [(anchors[i, 2] - anchors[i, 0]).item() for i in (0, 432, 540)]   # ratio 1 per level
+    sides = [(anchors[i, 2] - anchors[i, 0]).item() for i in (0, 432, 540)]  # ratio 1 per level
     assert sides == [8, 16, 32]
     stated("| 8 px | 16 px | 32 px |")
 
 
 def F_max(f, n):
-    return torch.nn.functional.max_pool2d(f, 2 ** n) if n else f
+    return torch.nn.functional.max_pool2d(f, 2**n) if n else f
 
 
 def test_a_small_object_needs_the_fine_level():
-    obj = (18.0, 18.0, 26.0, 26.0)                          # 8 x 8, centred at (22, 22)
+    obj = (18.0, 18.0, 26.0, 26.0)  # 8 x 8, centred at (22, 22)
     best = max(iou(obj, a.tolist()) for a in PF.make_anchors(CFG))
     assert best == 1.0
     single = PF.make_anchors(replace(CFG, single_scale=True))
     centres = sorted({((a[0] + a[2]) / 2).item() for a in single})
     assert len(single) == 81 and centres == [8, 24, 40]
-    square = iou(obj, (20.0, 20.0, 28.0, 28.0))             # the square 8-pixel anchor at (24, 24)
+    square = iou(obj, (20.0, 20.0, 28.0, 28.0))  # the square 8-pixel anchor at (24, 24)
     assert square == 36 / (64 + 64 - 36)
     best_single = max(iou(obj, a.tolist()) for a in single)
     assert square < best_single < 0.5
-    stated("$(22, 22)$", "$(24, 24)$", "81", f"$= 36 / (64 + 64 - 36) = {square:.3f}$",
-           f"{best_single:.3f}", "0.5")
+    stated(
+        "$(22, 22)$",
+        "$(24, 24)$",
+        "81",
+        f"$= 36 / (64 + 64 - 36) = {square:.3f}$",
+        f"{best_single:.3f}",
+        "0.5",
+    )
     stated_as("centres at 8, 24 and 40", "中心在 8、24、40")
     stated_as("2, 6, …, 22", "2、6、…、22")
 
@@ -111,7 +123,7 @@ def test_the_paper_preset_base_map():
     with torch.device("meta"):
         f = PF.PFPNet(cfg).base(torch.empty(1, 3, cfg.image_size, cfg.image_size))
     assert cfg.N == 4 and tuple(f.shape[1:]) == (512, 40, 40)
-    sizes = [f.shape[-1] // 2 ** n for n in range(cfg.N)]
+    sizes = [f.shape[-1] // 2**n for n in range(cfg.N)]
     assert sizes == [40, 20, 10, 5]
     stated("$320 \\times 320$", "$N = 4$", "$40 \\times 40 \\times 512$")
     stated_as("40, 20, 10 and 5", "40、20、10、5")

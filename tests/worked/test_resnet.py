@@ -3,6 +3,7 @@ shapes and weights where a CIFAR stage starts (stride 2, zero-padded identity sh
 identity a block computes when its residual branch is switched off (and what the plain block
 computes then), a bottleneck's weights against a two-layer 3x3 block, the parameter counts of
 ResNet-56/110/50 and ResNet-50's stage shapes, all from the runnable."""
+
 import dataclasses
 import importlib.util
 import sys
@@ -13,8 +14,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -49,21 +51,27 @@ def test_the_block_where_a_stage_starts():
     assert (shape(x), shape(h1), shape(b.conv2(h1))) == ("16 × 32×32", "32 × 16×16", "32 × 16×16")
     sub = x[:, :, ::2, ::2]
     assert shape(sub) == "16 × 16×16" and shape(b.shortcut(x)) == "32 × 16×16"
-    assert torch.equal(b.shortcut(x)[:, 16:], torch.zeros(1, 16, 16, 16))   # padded channels
+    assert torch.equal(b.shortcut(x)[:, 16:], torch.zeros(1, 16, 16, 16))  # padded channels
     assert shape(b(x)) == "32 × 16×16"
     w1, w2 = b.conv1.weight.numel(), b.conv2.weight.numel()
     assert (w1, w2) == (3 * 3 * 16 * 32, 3 * 3 * 32 * 32) and b.proj is None
-    stated("16 × 32×32", "32 × 16×16", "16 × 16×16", f"3 × 3 × 16 × 32 = {w1:,}",
-           f"3 × 3 × 32 × 32 = {w2:,}", f"{n(b):,}")
+    stated(
+        "16 × 32×32",
+        "32 × 16×16",
+        "16 × 16×16",
+        f"3 × 3 × 16 × 32 = {w1:,}",
+        f"3 × 3 × 32 × 32 = {w2:,}",
+        f"{n(b):,}",
+    )
 
 
 @torch.no_grad()
 def test_switching_off_the_residual_branch_leaves_the_identity():
     torch.manual_seed(0)
-    x = torch.relu(torch.randn(1, 16, 8, 8))         # a block's input is a ReLU output: x >= 0
+    x = torch.relu(torch.randn(1, 16, 8, 8))  # a block's input is a ReLU output: x >= 0
     res, plain = R.Block(16, 16, 1, residual=True).eval(), R.Block(16, 16, 1, residual=False).eval()
     for b in (res, plain):
-        torch.nn.init.zeros_(b.bn2.weight)           # gamma of the last BN = 0, so F(x) = 0
+        torch.nn.init.zeros_(b.bn2.weight)  # gamma of the last BN = 0, so F(x) = 0
     assert torch.equal(res(x), x)
     assert plain(x).abs().max().item() == 0.0
     stated(r"\gamma = 0", "= x", "= 0")
@@ -96,10 +104,16 @@ def test_whole_networks():
         sides.append(shape(x))
         for i, blk in enumerate(r50.blocks):
             x = blk(x)
-            if i in (2, 6, 12, 15):                  # last block of conv2_x .. conv5_x (3, 4, 6, 3)
+            if i in (2, 6, 12, 15):  # last block of conv2_x .. conv5_x (3, 4, 6, 3)
                 sides.append(shape(x))
     counts[50] = n(r50)
     assert counts[50] == 25_557_032 and round(counts[110] / 1e6, 1) == 1.7
-    assert sides == ["64 × 112×112", "64 × 56×56", "256 × 56×56", "512 × 28×28", "1024 × 14×14",
-                     "2048 × 7×7"]
+    assert sides == [
+        "64 × 112×112",
+        "64 × 56×56",
+        "256 × 56×56",
+        "512 × 28×28",
+        "1024 × 14×14",
+        "2048 × 7×7",
+    ]
     stated(*(f"{c:,}" for c in counts.values()), *sides)

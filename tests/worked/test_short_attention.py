@@ -2,6 +2,7 @@
 runnable's `memory` windows on a 4-step sequence, and one key-value-predict step with identity
 weights (scores, weights, read-out, h*) — recomputed with torch and with the runnable's
 `ShortAttentionLM.forward` given the same weights."""
+
 import importlib.util
 import sys
 
@@ -12,8 +13,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -23,7 +25,7 @@ def load(paper_id: str):
 S = load("short-attention")
 EX = record("short-attention").teaching.worked_example
 K_T, P_T = torch.tensor([0.5, 0.0]), torch.tensor([0.0, -0.5])
-KEYS = torch.tensor([[1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]])       # slots t-3, t-2, t-1
+KEYS = torch.tensor([[1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]])  # slots t-3, t-2, t-1
 VALUES = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0]])
 
 
@@ -52,7 +54,7 @@ def test_memory_windows():
 
 def step():
     M = torch.tanh(KEYS + K_T)
-    scores = M.sum(-1)                                             # w = (1, 1)
+    scores = M.sum(-1)  # w = (1, 1)
     alpha = torch.softmax(scores, 0)
     r = alpha @ VALUES
     return M, scores, alpha, r, torch.tanh(r + P_T)
@@ -62,11 +64,16 @@ def test_one_key_value_predict_step():
     M, scores, alpha, r, h_star = step()
     assert abs(alpha.sum().item() - 1) < 1e-6
     for j in range(3):
-        stated(f"| ${vec(M[j])}$ | {f3(scores[j])} | {f3(alpha[j])} | "
-               f"$({int(VALUES[j, 0])}, {int(VALUES[j, 1])})$ |")
-    stated("$k_t = (0.5, 0.0)$", "$p_t = (0.0, -0.5)$",
-           rf"{f3(alpha[0])}\,(2, 0) + {f3(alpha[1])}\,(0, 2) + {f3(alpha[2])}\,(-2, 0) = {vec(r)}",
-           rf"\tanh{vec(r + P_T)} = {vec(h_star)}")
+        stated(
+            f"| ${vec(M[j])}$ | {f3(scores[j])} | {f3(alpha[j])} | "
+            f"$({int(VALUES[j, 0])}, {int(VALUES[j, 1])})$ |"
+        )
+    stated(
+        "$k_t = (0.5, 0.0)$",
+        "$p_t = (0.0, -0.5)$",
+        rf"{f3(alpha[0])}\,(2, 0) + {f3(alpha[1])}\,(0, 2) + {f3(alpha[2])}\,(-2, 0) = {vec(r)}",
+        rf"\tanh{vec(r + P_T)} = {vec(h_star)}",
+    )
 
 
 def test_the_runnable_computes_the_same_step():
@@ -74,8 +81,8 @@ def test_the_runnable_computes_the_same_step():
     cfg = S.Config(variant="kvp", L=3, k=2, d_emb=2, vocab=5)
     model = S.ShortAttentionLM(cfg)
     outs = torch.zeros(1, 4, 6)
-    outs[0, :3, :2], outs[0, :3, 2:4] = KEYS, VALUES                # steps 0-2 fill the memory
-    outs[0, 3, :2], outs[0, 3, 4:] = K_T, P_T                       # step 3: the current output
+    outs[0, :3, :2], outs[0, :3, 2:4] = KEYS, VALUES  # steps 0-2 fill the memory
+    outs[0, 3, :2], outs[0, 3, 4:] = K_T, P_T  # step 3: the current output
 
     class Fixed(nn.Module):
         def forward(self, x):
