@@ -2,6 +2,7 @@
 shares of Appendix A.1 and what they mean per sequence, the same shares drawn by the runnable's
 `make_batch`, the Figure 2 pair's segments and the BERT-base embedding tables, and the tiny
 preset's input and output shapes, all computed here."""
+
 import importlib.util
 import sys
 
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -46,7 +48,7 @@ def test_the_runnable_draws_the_same_shares():
     cfg = R.PRESETS["tiny"]
     inputs, segments, labels, is_next = R.make_batch(cfg, 20000, torch.Generator().manual_seed(0))
     words = (inputs != R.CLS) & (inputs != R.SEP) | (labels != -100)
-    words[:, [0, cfg.sent_len + 1, -1]] = False                    # [CLS] and the two [SEP]
+    words[:, [0, cfg.sent_len + 1, -1]] = False  # [CLS] and the two [SEP]
     chosen = (labels != -100)[words].float().mean().item()
     masked = (inputs == R.MASK)[words].float().mean().item()
     assert (round(chosen, 2), round(masked, 2)) == (0.15, 0.12)
@@ -63,8 +65,11 @@ def test_figure_2_pair_and_the_base_embedding_tables():
     cfg = R.PRESETS["paper"]
     with torch.device("meta"):
         m = R.BERT(cfg)
-        x = m.tok(torch.zeros(1, 11, dtype=torch.long)) + m.seg(torch.tensor([seg])) \
+        x = (
+            m.tok(torch.zeros(1, 11, dtype=torch.long))
+            + m.seg(torch.tensor([seg]))
             + m.pos(torch.arange(11))
+        )
     assert tuple(x.shape) == (1, 11, 768)
     sizes = [(t.num_embeddings, t.weight.numel()) for t in (m.tok, m.seg, m.pos)]
     assert sizes == [(30522, 23_440_896), (2, 1536), (512, 393_216)]

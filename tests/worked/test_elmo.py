@@ -2,6 +2,7 @@
 runnable's `BiLM.layers` returns at each position, one scalar mix with small numbers computed by
 the runnable's `ScalarMix` (and its starting point, the plain average), and the width of the task
 classifier's input with and without ELMo."""
+
 import importlib.util
 import sys
 
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -21,7 +23,7 @@ def load(paper_id: str):
 
 R = load("elmo")
 EX = record("elmo").teaching.worked_example
-H = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[2.0, 2.0]]])        # (L+1, N=1, 2)
+H = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[2.0, 2.0]]])  # (L+1, N=1, 2)
 
 
 def stated(*texts: str):
@@ -40,7 +42,9 @@ def test_the_layers_at_one_position():
     layers = R.BiLM(cfg).layers(torch.zeros(2, cfg.sent_len, dtype=torch.long))
     assert len(layers) == cfg.L + 1 == 3
     assert all(tuple(h.shape) == (2, 12, 2 * cfg.d) == (2, 12, 64) for h in layers)
-    assert torch.equal(layers[0][..., :cfg.d], layers[0][..., cfg.d:])  # token layer written twice
+    assert torch.equal(
+        layers[0][..., : cfg.d], layers[0][..., cfg.d :]
+    )  # token layer written twice
     stated("`(batch, 12, 64)`", "512 + 512 = 1,024", "$L + 1 = 3$")
 
 
@@ -57,7 +61,7 @@ def test_one_scalar_mix():
     out = mix(H)[0]
     assert torch.allclose(out, 0.5 * weighted)
     stated(pair(weighted), f"({pair(out)})")
-    start = R.ScalarMix(3)(H)[0]                                     # w = 0, gamma = 1
+    start = R.ScalarMix(3)(H)[0]  # w = 0, gamma = 1
     assert torch.allclose(start, H[:, 0].mean(0))
     stated(pair(start), "$1/3$")
 

@@ -2,6 +2,7 @@
 width of PV-DM's concatenated input for three context words at the paper's 400 dimensions, the
 same step's shapes and parameters in the runnable's PVDM / PVDBOW (tiny and paper presets), the
 concatenated vector the classifier reads, and the size of the paragraph matrix for IMDB."""
+
 import importlib.util
 import sys
 
@@ -11,8 +12,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -51,13 +53,22 @@ def test_the_same_step_in_the_runnable():
     logits = dm(para, context)
     assert torch.equal(logits, dm.U(h))
     n_U = sum(x.numel() for x in dm.U.parameters())
-    stated(shape(d), shape(w), shape(w.flatten(1)), shape(h), shape(logits),
-           f"{h.size(1)} × {cfg.vocab} + {cfg.vocab} = {n_U:,}")
+    stated(
+        shape(d),
+        shape(w),
+        shape(w.flatten(1)),
+        shape(h),
+        shape(logits),
+        f"{h.size(1)} × {cfg.vocab} + {cfg.vocab} = {n_U:,}",
+    )
     assert dbow(para).shape == logits.shape
     stated(f"{shape(dbow.D(para))} → {shape(dbow(para))}")
     both = R.ParagraphVector(cfg, 10).vectors()
     assert both.size(1) == 2 * cfg.p
-    assert f"{both.size(1)} numbers per paragraph" in EX.en and f"每個段落 {both.size(1)} 個數" in EX.zh_hant
+    assert (
+        f"{both.size(1)} numbers per paragraph" in EX.en
+        and f"每個段落 {both.size(1)} 個數" in EX.zh_hant
+    )
     with torch.device("meta"):
         paper = R.PVDM(R.PRESETS["paper"], 1)
     assert paper.U.in_features == 4400

@@ -3,6 +3,7 @@ scaled dot-product attention on a 3-token input with d_k = 4, computed by the ru
 `attention` and checked against torch's F.scaled_dot_product_attention; the same scores without
 the 1/sqrt(d_k) and with the decoder's causal mask; the sinusoidal encodings of positions 0-2 for
 d_model = 4; one multi-head attention layer's shapes and parameters at the base size."""
+
 import importlib.util
 import sys
 
@@ -13,8 +14,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -24,9 +26,9 @@ def load(paper_id: str):
 R = load("transformer")
 EX = record("transformer").teaching.worked_example
 
-Q = torch.tensor([[1., 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]])
-K = torch.tensor([[1., 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
-V = torch.tensor([[2., 0, 0, 1], [0, 2, 0, 1], [0, 0, 2, 1]])
+Q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]])
+K = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
+V = torch.tensor([[2.0, 0, 0, 1], [0, 2, 0, 1], [0, 0, 2, 1]])
 
 
 def stated(*texts: str):
@@ -41,15 +43,17 @@ def row(t: torch.Tensor, nd: int = 3) -> str:
 
 def test_one_scaled_dot_product_attention():
     scores = Q @ K.T
-    scaled = scores / 4 ** 0.5
+    scaled = scores / 4**0.5
     weights = torch.softmax(scaled, -1)
     out = R.attention(Q[None, None], K[None, None], V[None, None])[0, 0]
     assert torch.allclose(out, F.scaled_dot_product_attention(Q, K, V), atol=1e-6)
     assert torch.allclose(out, weights @ V) and out.shape == (3, 4)
     assert torch.allclose(weights.sum(-1), torch.ones(3))
     assert scores.tolist() == [[2, 0, 1], [0, 2, 1], [2, 2, 2]]
-    table = [f"| {i + 1} | " + " | ".join(f"{v:.3f}" for v in w) + f" | ({row(o)}) |"
-             for i, (w, o) in enumerate(zip(weights, out))]     # the table's rows
+    table = [
+        f"| {i + 1} | " + " | ".join(f"{v:.3f}" for v in w) + f" | ({row(o)}) |"
+        for i, (w, o) in enumerate(zip(weights, out))
+    ]  # the table's rows
     stated(r"\sqrt{4} = 2", *table)
     stated("3 × 4", "3 × 3")
 

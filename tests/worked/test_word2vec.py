@@ -3,6 +3,7 @@ window with its random radius R, the share of neighbours used at each distance, 
 the runnable, the unigram^(3/4) noise distribution of a five-word vocabulary (the runnable's
 `Word2Vec.set_counts`), one negative-sampling loss with k = 2, and the Huffman path lengths the
 runnable's `huffman` gives the same counts."""
+
 import importlib.util
 import math
 import sys
@@ -14,8 +15,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -36,10 +38,13 @@ def stated(*texts: str):
 def test_one_skip_gram_window():
     sent, t, C = "the cat sat on the mat".split(), 2, 2
     for radius in range(1, C + 1):
-        pairs = [f"sat → {sent[t + j]}" for j in range(-radius, radius + 1)
-                 if j and 0 <= t + j < len(sent)]
+        pairs = [
+            f"sat → {sent[t + j]}"
+            for j in range(-radius, radius + 1)
+            if j and 0 <= t + j < len(sent)
+        ]
         stated(f"| {radius} | " + ", ".join(pairs) + " |")
-    used = lambda d, C: sum(d <= r for r in range(1, C + 1)) / C    # R uniform in 1..C
+    used = lambda d, C: sum(d <= r for r in range(1, C + 1)) / C  # R uniform in 1..C
     assert (used(1, 2), used(2, 2), used(1, 10), used(10, 10)) == (1.0, 0.5, 1.0, 0.1)
     stated("$(C - d + 1)/C$", "1.0", "0.1")
 
@@ -63,11 +68,11 @@ def test_noise_distribution_of_a_tiny_vocabulary():
     p_n = powered / powered.sum()
     for w, c, u, pw, p in zip(WORDS, COUNTS, unigram, powered, p_n):
         stated(f"| {w} | {c:.0f} | {u:.3f} | {pw:.3f} | {p:.3f} |")
-    assert p_n[0] < unigram[0] and p_n[-1] > unigram[-1]            # flatter than the unigram
+    assert p_n[0] < unigram[0] and p_n[-1] > unigram[-1]  # flatter than the unigram
 
 
 def test_one_negative_sampling_loss():
-    pos, negs = torch.tensor(1.5), torch.tensor([0.4, -0.8])        # v'_cat.v_sat; the, mat
+    pos, negs = torch.tensor(1.5), torch.tensor([0.4, -0.8])  # v'_cat.v_sat; the, mat
     terms = [-F.logsigmoid(pos), *(-F.logsigmoid(-s) for s in negs)]
     total = sum(terms)
     stated(*(f"{x:.4f}" for x in terms), f"= {total:.4f}")
@@ -78,7 +83,10 @@ def test_huffman_path_lengths():
     nodes, codes = R.huffman(COUNTS)
     lengths = (codes >= 0).sum(1).tolist()
     assert lengths == [1, 2, 3, 4, 4]
-    en_list, zh_list = ", ".join(map(str, lengths[:-1])) + f" and {lengths[-1]}", ", ".join(map(str, lengths))
+    en_list, zh_list = (
+        ", ".join(map(str, lengths[:-1])) + f" and {lengths[-1]}",
+        ", ".join(map(str, lengths)),
+    )
     assert en_list in EX.en and zh_list in EX.zh_hant
     assert round(math.log2(1e6)) == 20
     stated("\\approx 20", "1,000,000")
