@@ -8,7 +8,9 @@ back to pixels, and skip connections fuse the coarse semantic scores with finer 
 by shape only (colours are random), scored by mean IU on held-out scenes.
 Run: python -m runnable.fcn --preset tiny
 """
-import math, time  # noqa: E401
+
+import math  # noqa: E401
+import time
 from dataclasses import dataclass, replace
 
 import torch
@@ -23,32 +25,46 @@ GATE = ("mean-iu", ">=", 0.55)
 @dataclass
 class Config:
     stages: tuple = ((1, 16), (1, 32), (1, 48), (1, 64), (1, 64))  # (convs, width) + a 2x2 pool
-    fc_width: int = 96          # fc6/fc7 width (4096 in the paper)
-    fc6_kernel: int = 3         # fc6 as a k x k convolution (7 in VGG-16)
-    skips: bool = True          # FCN-8s; False: FCN-32s, the ablation
-    batch_norm: bool = True     # after each conv, to train from scratch (the paper fine-tunes
-                                # an ImageNet VGG-16 instead)
-    n_classes: int = 4          # background + rectangle, triangle, cross (21 for PASCAL VOC)
+    fc_width: int = 96  # fc6/fc7 width (4096 in the paper)
+    fc6_kernel: int = 3  # fc6 as a k x k convolution (7 in VGG-16)
+    skips: bool = True  # FCN-8s; False: FCN-32s, the ablation
+    batch_norm: bool = True  # after each conv, to train from scratch (the paper fine-tunes
+    # an ImageNet VGG-16 instead)
+    n_classes: int = 4  # background + rectangle, triangle, cross (21 for PASCAL VOC)
     image_size: int = 32
-    side: tuple = (0.3, 0.6)    # object sides, fractions of the image
+    side: tuple = (0.3, 0.6)  # object sides, fractions of the image
     n_train: int = 1500
     n_test: int = 300
     epochs: int = 8
     batch_size: int = 32
     lr: float = 3e-3
-    dropout: float = 0.0        # 0.5 after fc6/fc7 in the paper
+    dropout: float = 0.0  # 0.5 after fc6/fc7 in the paper
     seed: int = 0
     amp_bf16: bool = False
 
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(stages=((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)), fc_width=4096,
-                    fc6_kernel=7, batch_norm=False, n_classes=21, image_size=224, dropout=0.5,
-                    epochs=12),
-    "gpu": Config(stages=((2, 32), (2, 64), (2, 128), (2, 256), (2, 256)), fc_width=512,
-                  image_size=64, n_train=20000, n_test=1000, epochs=30, batch_size=64,
-                  amp_bf16=True),
+    "paper": Config(
+        stages=((2, 64), (2, 128), (3, 256), (3, 512), (3, 512)),
+        fc_width=4096,
+        fc6_kernel=7,
+        batch_norm=False,
+        n_classes=21,
+        image_size=224,
+        dropout=0.5,
+        epochs=12,
+    ),
+    "gpu": Config(
+        stages=((2, 32), (2, 64), (2, 128), (2, 256), (2, 256)),
+        fc_width=512,
+        image_size=64,
+        n_train=20000,
+        n_test=1000,
+        epochs=30,
+        batch_size=64,
+        amp_bf16=True,
+    ),
 }
 
 
@@ -57,7 +73,7 @@ def bilinear_kernel(channels: int, k: int) -> torch.Tensor:
     factor = (k + 1) // 2
     centre = factor - 1 if k % 2 == 1 else factor - 0.5
     r = torch.arange(k, dtype=torch.float32)
-    f1 = 1 - (r - centre).abs() / factor                           # (k,)
+    f1 = 1 - (r - centre).abs() / factor  # (k,)
     w = torch.zeros(channels, channels, k, k)
     w[range(channels), range(channels)] = f1[:, None] * f1[None, :]
     return w
@@ -76,43 +92,49 @@ class FCN(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
         c_in, self.blocks, self.skips = 3, nn.ModuleList(), cfg.skips
-        for n_conv, width in cfg.stages:                           # VGG blocks: 3x3 convs, pool
+        for n_conv, width in cfg.stages:  # VGG blocks: 3x3 convs, pool
             layers = []
             for _ in range(n_conv):
-                layers += [nn.Conv2d(c_in, width, 3, padding=1),
-                           nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity(),
-                           nn.ReLU(inplace=True)]
+                layers += [
+                    nn.Conv2d(c_in, width, 3, padding=1),
+                    nn.BatchNorm2d(width) if cfg.batch_norm else nn.Identity(),
+                    nn.ReLU(inplace=True),
+                ]
                 c_in = width
             self.blocks.append(nn.Sequential(*layers, nn.MaxPool2d(2)))
         k, C, D = cfg.fc6_kernel, cfg.n_classes, cfg.dropout
-        self.fc = nn.Sequential(                                   # sec. 3.1: fc6, fc7 as convs
-            nn.Conv2d(c_in, cfg.fc_width, k, padding=k // 2), nn.ReLU(inplace=True),
-            nn.Dropout2d(D), nn.Conv2d(cfg.fc_width, cfg.fc_width, 1), nn.ReLU(inplace=True),
-            nn.Dropout2d(D))
+        self.fc = nn.Sequential(  # sec. 3.1: fc6, fc7 as convs
+            nn.Conv2d(c_in, cfg.fc_width, k, padding=k // 2),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(D),
+            nn.Conv2d(cfg.fc_width, cfg.fc_width, 1),
+            nn.ReLU(inplace=True),
+            nn.Dropout2d(D),
+        )
         self.score_fr = nn.Conv2d(cfg.fc_width, C, 1)
-        stride = 2 ** len(cfg.stages)                              # 32 for five pools
-        if not cfg.skips:                                          # FCN-32s: one 32x upsampling
+        stride = 2 ** len(cfg.stages)  # 32 for five pools
+        if not cfg.skips:  # FCN-32s: one 32x upsampling
             self.upscore = upsampler(C, stride)
             return
-        self.score_pool4 = nn.Conv2d(cfg.stages[-2][1], C, 1)     # sec. 4.2: 1x1 skip predictors
+        self.score_pool4 = nn.Conv2d(cfg.stages[-2][1], C, 1)  # sec. 4.2: 1x1 skip predictors
         self.score_pool3 = nn.Conv2d(cfg.stages[-3][1], C, 1)
-        for s in (self.score_pool4, self.score_pool3):             # zero: starts as FCN-32s
+        for s in (self.score_pool4, self.score_pool3):  # zero: starts as FCN-32s
             nn.init.zeros_(s.weight), nn.init.zeros_(s.bias)
         self.upscore2, self.upscore_pool4 = upsampler(C, 2), upsampler(C, 2)
         self.upscore8 = upsampler(C, stride // 4)
 
-    def forward(self, x):                                          # (B, 3, H, W)
+    def forward(self, x):  # (B, 3, H, W)
         feats = []
         for block in self.blocks:
             x = block(x)
             feats.append(x)
-        score = self.score_fr(self.fc(x))                          # (B, C, H/32, W/32)
+        score = self.score_fr(self.fc(x))  # (B, C, H/32, W/32)
         if not self.skips:
-            return self.upscore(score)                             # (B, C, H, W)
-        pool3, pool4 = feats[-3], feats[-2]                        # (B, ., H/8, .), (B, ., H/16, .)
-        score = self.upscore2(score) + self.score_pool4(pool4)     # fuse at stride 16 (FCN-16s)
+            return self.upscore(score)  # (B, C, H, W)
+        pool3, pool4 = feats[-3], feats[-2]  # (B, ., H/8, .), (B, ., H/16, .)
+        score = self.upscore2(score) + self.score_pool4(pool4)  # fuse at stride 16 (FCN-16s)
         score = self.upscore_pool4(score) + self.score_pool3(pool3)  # fuse at stride 8 (FCN-8s)
-        return self.upscore8(score)                                # (B, C, H, W)
+        return self.upscore8(score)  # (B, C, H, W)
 
 
 def build_model(cfg: Config) -> nn.Module:
@@ -133,8 +155,9 @@ def evaluate(model, x, y, C: int, device: str, amp: dict) -> torch.Tensor:
     with torch.no_grad(), torch.autocast(**amp):
         for idx in torch.arange(len(x)).split(256):
             pred = model(x[idx].to(device)).argmax(1).cpu()
-            confusion += torch.bincount(y[idx].flatten() * C + pred.flatten(),
-                                        minlength=C * C).view(C, C)
+            confusion += torch.bincount(
+                y[idx].flatten() * C + pred.flatten(), minlength=C * C
+            ).view(C, C)
     model.train()
     return confusion
 
@@ -143,18 +166,19 @@ def fit(cfg: Config, data, device: str):
     """Train one FCN on data = (x, y, xt, yt); mean IU on the held-out split after some epochs."""
     torch.manual_seed(cfg.seed)
     x, y, xt, yt = data
-    model = build_model(cfg).to(device, memory_format=torch.channels_last)   # NHWC: faster on CPU
+    model = build_model(cfg).to(device, memory_format=torch.channels_last)  # NHWC: faster on CPU
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * math.ceil(cfg.n_train / cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=0.15)
-    amp = dict(device_type="cuda", dtype=torch.bfloat16,
-               enabled=cfg.amp_bf16 and device.startswith("cuda"))
+    amp = dict(
+        device_type="cuda", dtype=torch.bfloat16, enabled=cfg.amp_bf16 and device.startswith("cuda")
+    )
     history, every = [], max(1, cfg.epochs // 4)
     for epoch in range(1, cfg.epochs + 1):
         for idx in torch.randperm(cfg.n_train).split(cfg.batch_size):
             with torch.autocast(**amp):
                 logits = model(x[idx].to(device, memory_format=torch.channels_last))  # (B, C, H, W)
-            loss = F.cross_entropy(logits.float(), y[idx].to(device))   # per-pixel logistic loss
+            loss = F.cross_entropy(logits.float(), y[idx].to(device))  # per-pixel logistic loss
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -166,20 +190,31 @@ def fit(cfg: Config, data, device: str):
 
 def train(cfg: Config, device: str = "cpu") -> dict:
     start, S = time.perf_counter(), cfg.image_size
-    train_set, test_set = (make_scenes(n, S, seed, cfg.n_classes - 1, cfg.side)
-                           for n, seed in ((cfg.n_train, cfg.seed + 1), (cfg.n_test, cfg.seed + 2)))
+    train_set, test_set = (
+        make_scenes(n, S, seed, cfg.n_classes - 1, cfg.side)
+        for n, seed in ((cfg.n_train, cfg.seed + 1), (cfg.n_test, cfg.seed + 2))
+    )
     data = train_set.images, train_set.label_map(), test_set.images, test_set.label_map()
-    model, history = fit(replace(cfg, skips=True), data, device)          # FCN-8s
-    _, history_32s = fit(replace(cfg, skips=False), data, device)         # FCN-32s, no skips
+    model, history = fit(replace(cfg, skips=True), data, device)  # FCN-8s
+    _, history_32s = fit(replace(cfg, skips=False), data, device)  # FCN-32s, no skips
     value, ablation = mean_iu(history[-1]), mean_iu(history_32s[-1])
     passed = value >= GATE[2] and not ablation >= GATE[2]
-    return {"metric": GATE[0], "value": value, "passed": passed,
-            "ablation": {"name": "FCN-32s (no skips)", "value": ablation}, "conditions": {},
-            "history": {"x": "epoch", "idea": [mean_iu(c) for c in history],
-                        "ablation": [mean_iu(c) for c in history_32s]},
-            "pixel_accuracy": (history[-1].diag().sum() / history[-1].sum()).item(),
-            "seed": cfg.seed, "params": sum(p.numel() for p in model.parameters()),
-            "seconds": time.perf_counter() - start}
+    return {
+        "metric": GATE[0],
+        "value": value,
+        "passed": passed,
+        "ablation": {"name": "FCN-32s (no skips)", "value": ablation},
+        "conditions": {},
+        "history": {
+            "x": "epoch",
+            "idea": [mean_iu(c) for c in history],
+            "ablation": [mean_iu(c) for c in history_32s],
+        },
+        "pixel_accuracy": (history[-1].diag().sum() / history[-1].sum()).item(),
+        "seed": cfg.seed,
+        "params": sum(p.numel() for p in model.parameters()),
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def main(argv=None) -> int:

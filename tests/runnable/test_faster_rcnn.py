@@ -1,5 +1,6 @@
 """Faster R-CNN runnable: tiny mAP gate and RPN recall, box coding, anchors, paper preset shapes.
 RoI pooling, NMS and AP are the shared helpers of runnable/_boxes.py, tested in test_boxes.py."""
+
 import importlib.util
 import json
 import sys
@@ -26,7 +27,7 @@ def test_tiny_preset_reaches_map50_gate_on_held_out_shapes(tiny):
 
 
 def test_rpn_proposals_recall_most_held_out_objects(tiny):
-    assert tiny["rpn_recall"] >= 0.9, tiny                         # recall@IoU 0.5 of the post-NMS proposals
+    assert tiny["rpn_recall"] >= 0.9, tiny  # recall@IoU 0.5 of the post-NMS proposals
 
 
 def test_box_encoding_round_trips_and_matches_eq_2():
@@ -36,8 +37,10 @@ def test_box_encoding_round_trips_and_matches_eq_2():
     t = R.encode(boxes, anchors)
     assert torch.allclose(R.decode(t, anchors), boxes, atol=1e-5)
     w_a, x_a, w = 8.0, 4.0, boxes[0, 2] - boxes[0, 0]
-    assert torch.isclose(t[0, 0], ((boxes[0, 0] + boxes[0, 2]) / 2 - x_a) / w_a)      # t_x = (x - x_a) / w_a
-    assert torch.isclose(t[0, 2], torch.log(w / w_a))                                 # t_w = log(w / w_a)
+    assert torch.isclose(
+        t[0, 0], ((boxes[0, 0] + boxes[0, 2]) / 2 - x_a) / w_a
+    )  # t_x = (x - x_a) / w_a
+    assert torch.isclose(t[0, 2], torch.log(w / w_a))  # t_w = log(w / w_a)
 
 
 def test_anchors_are_3_scales_by_3_ratios_at_every_position():
@@ -45,7 +48,9 @@ def test_anchors_are_3_scales_by_3_ratios_at_every_position():
     anchors = R.make_anchors(cfg)
     assert anchors.shape == ((cfg.image_size // 4) ** 2 * 9, 4)
     wh = anchors[:9, 2:] - anchors[:9, :2]
-    assert torch.allclose(wh.prod(-1).sqrt(), torch.tensor(cfg.scales).repeat_interleave(3))   # area = scale^2
+    assert torch.allclose(
+        wh.prod(-1).sqrt(), torch.tensor(cfg.scales).repeat_interleave(3)
+    )  # area = scale^2
     assert torch.allclose((wh[:, 1] / wh[:, 0]), torch.tensor(cfg.ratios).repeat(3))
 
 
@@ -61,5 +66,7 @@ def test_paper_preset_is_vgg16_with_a_512d_rpn_and_7x7_roi_pooling():
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
     code = R.main(["--preset", "tiny", "--json", "--n_train=64", "--n_test=16", "--epochs=1"])
     result = json.loads(capsys.readouterr().out)
-    assert {"metric", "value", "passed", "params", "seconds", "images_per_s", "rpn_recall"} <= set(result)
+    assert {"metric", "value", "passed", "params", "seconds", "images_per_s", "rpn_recall"} <= set(
+        result
+    )
     assert code == (0 if result["passed"] else 1)

@@ -1,6 +1,7 @@
 """FCN runnable: FCN-8s passes the mean IU gate on held-out scenes where FCN-32s fails it (seeds
 0-2); a per-pixel colour classifier fails it too; paper-preset shapes on the meta device; bilinear
 upsampling and mean IU oracles."""
+
 import importlib.util
 import json
 import sys
@@ -24,8 +25,8 @@ spec.loader.exec_module(fcn)
 def test_fcn8s_passes_the_mean_iu_gate_and_fcn32s_fails_it(seed):
     result = fcn.train(replace(fcn.PRESETS["tiny"], seed=seed))
     assert result["metric"] == fcn.GATE[0] == "mean-iu" and result["seed"] == seed
-    assert result["value"] >= fcn.GATE[2], result                      # the idea passes
-    assert not result["ablation"]["value"] >= fcn.GATE[2], result      # the ablation fails
+    assert result["value"] >= fcn.GATE[2], result  # the idea passes
+    assert not result["ablation"]["value"] >= fcn.GATE[2], result  # the ablation fails
     assert result["passed"] and result["conditions"] == {}
     history = result["history"]
     assert len(history["idea"]) == len(history["ablation"]) >= 2
@@ -36,8 +37,10 @@ def test_a_per_pixel_colour_classifier_fails_the_gate():
     """No colour = class shortcut: an MLP on each pixel's RGB alone, trained on the tiny
     preset's training scenes, labels held-out scenes far below the gate."""
     cfg = fcn.PRESETS["tiny"]
-    train, test = (make_scenes(n, cfg.image_size, seed, cfg.n_classes - 1, cfg.side)
-                   for n, seed in ((cfg.n_train, 1), (cfg.n_test, 2)))
+    train, test = (
+        make_scenes(n, cfg.image_size, seed, cfg.n_classes - 1, cfg.side)
+        for n, seed in ((cfg.n_train, 1), (cfg.n_test, 2))
+    )
     rgb = train.images.permute(0, 2, 3, 1).reshape(-1, 3)
     label = train.label_map().flatten()
     torch.manual_seed(0)
@@ -53,7 +56,7 @@ def test_a_per_pixel_colour_classifier_fails_the_gate():
         pred = mlp(test.images.permute(0, 2, 3, 1).reshape(-1, 3)).argmax(1)
     truth = test.label_map().flatten()
     confusion = torch.bincount(truth * 4 + pred, minlength=16).view(4, 4)
-    assert fcn.mean_iu(confusion) < fcn.GATE[2] - 0.1          # 0.39 at gate 0.55
+    assert fcn.mean_iu(confusion) < fcn.GATE[2] - 0.1  # 0.39 at gate 0.55
 
 
 def test_paper_preset_is_vgg16_fcn8s_with_21_class_scores_at_input_resolution():
@@ -74,7 +77,7 @@ def test_fcn32s_has_no_skip_scores_and_still_outputs_full_resolution():
     assert model.upscore.stride == (32, 32)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4, 32, 32)
     shared = {k for k in model.state_dict() if not k.startswith("upscore.")}
-    assert shared < set(fcn.build_model(fcn.PRESETS["tiny"]).state_dict())   # same net below
+    assert shared < set(fcn.build_model(fcn.PRESETS["tiny"]).state_dict())  # same net below
 
 
 def test_skip_scores_start_at_zero_so_fcn8s_starts_as_a_coarse_net():
@@ -93,7 +96,7 @@ def test_bilinear_deconvolution_equals_bilinear_interpolation_away_from_the_bord
 
 
 def test_mean_iu_of_a_hand_checked_confusion_matrix():
-    confusion = torch.tensor([[3, 1], [0, 2]])   # rows: truth, columns: prediction
+    confusion = torch.tensor([[3, 1], [0, 2]])  # rows: truth, columns: prediction
     # class 0: 3 / (4 + 3 - 3) = 0.75; class 1: 2 / (2 + 3 - 2) = 2/3
     assert abs(fcn.mean_iu(confusion) - (0.75 + 2 / 3) / 2) < 1e-12
 

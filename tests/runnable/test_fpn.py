@@ -1,4 +1,5 @@
 """FPN runnable: tiny recall gate, FPN vs a single top-level map on small objects, nearest 2x upsampling oracle."""
+
 import dataclasses
 import json
 
@@ -46,9 +47,9 @@ def test_anchors_match_the_heads_outputs_one_size_per_level():
     model = R.build_model(cfg)
     cls, reg = model(torch.randn(2, 3, cfg.image_size, cfg.image_size))
     anchors = R.make_anchors(cfg)
-    assert cls.shape[1] == reg.shape[1] == len(anchors) == 3 * (32 ** 2 + 16 ** 2 + 8 ** 2 + 4 ** 2)
+    assert cls.shape[1] == reg.shape[1] == len(anchors) == 3 * (32**2 + 16**2 + 8**2 + 4**2)
     sides = (anchors[:, 2:] - anchors[:, :2]).prod(-1).sqrt().round().unique().tolist()
-    assert sides == [8.0, 16.0, 32.0, 64.0]                       # anchor_scale x stride, one per level
+    assert sides == [8.0, 16.0, 32.0, 64.0]  # anchor_scale x stride, one per level
 
 
 def test_paper_preset_has_four_256_channel_levels_at_strides_4_to_32():
@@ -56,7 +57,12 @@ def test_paper_preset_has_four_256_channel_levels_at_strides_4_to_32():
     with torch.device("meta"):
         model = R.build_model(cfg)
         P = model.pyramid(torch.empty(1, 3, 800, 800))
-    assert [tuple(p.shape[1:]) for p in P] == [(256, 200, 200), (256, 100, 100), (256, 50, 50), (256, 25, 25)]
+    assert [tuple(p.shape[1:]) for p in P] == [
+        (256, 200, 200),
+        (256, 100, 100),
+        (256, 50, 50),
+        (256, 25, 25),
+    ]
 
 
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):

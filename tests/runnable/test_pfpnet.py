@@ -2,6 +2,7 @@
 objects where a single-scale head fails it (seeds 0-2); every level aggregates every scale
 through equally deep branches; the paper preset's pyramid on the meta device; anchors, box coding
 and matching. IoU / NMS / mAP are tested in test_boxes.py."""
+
 import importlib.util
 import json
 import sys
@@ -38,20 +39,29 @@ def test_every_level_aggregates_every_scale_through_equally_deep_branches():
     cls, _ = model(torch.randn(2, 3, cfg.image_size, cfg.image_size))
     s0, A, starts = cfg.image_size // 2 ** cfg.base.count("m"), len(cfg.aspect_ratios), [0]
     for n in range(cfg.N):
-        starts.append(starts[-1] + (s0 // 2 ** n) ** 2 * A)
+        starts.append(starts[-1] + (s0 // 2**n) ** 2 * A)
     depths = []
     for n in range(cfg.N):
         model.zero_grad()
-        cls[:, starts[n]:starts[n + 1]].sum().backward(retain_graph=True)
-        touched = lambda mods: [m[0].weight.grad is not None and m[0].weight.grad.abs().sum() > 0
-                                for m in mods]  # noqa: E731
+        cls[:, starts[n] : starts[n + 1]].sum().backward(retain_graph=True)
+        touched = lambda mods: [
+            m[0].weight.grad is not None and m[0].weight.grad.abs().sum() > 0 for m in mods
+        ]  # noqa: E731
         assert touched(model.bottleneck) == [True] * cfg.N
         assert touched(model.reduce) == [m != n for m in range(cfg.N)]
         assert touched(model.msca) == [m == n for m in range(cfg.N)]
-        heads = [h.weight.grad is not None and h.weight.grad.abs().sum() > 0 for h in model.cls_head]
+        heads = [
+            h.weight.grad is not None and h.weight.grad.abs().sum() > 0 for h in model.cls_head
+        ]
         assert heads == [m == n for m in range(cfg.N)]
-        depths.append(sum(isinstance(m, torch.nn.Conv2d) and m.weight.grad is not None
-                          and bool(m.weight.grad.abs().sum() > 0) for m in model.modules()))
+        depths.append(
+            sum(
+                isinstance(m, torch.nn.Conv2d)
+                and m.weight.grad is not None
+                and bool(m.weight.grad.abs().sum() > 0)
+                for m in model.modules()
+            )
+        )
     assert len(set(depths)) == 1, depths
 
 
@@ -61,7 +71,7 @@ def test_single_scale_ablation_puts_every_anchor_size_on_the_coarsest_map():
     cls, box = model(torch.randn(1, 3, cfg.image_size, cfg.image_size))
     anchors = pfpnet.make_anchors(cfg)
     coarse = cfg.image_size // (2 ** cfg.base.count("m") * 2 ** (cfg.N - 1))
-    assert cls.shape[1] == box.shape[1] == len(anchors) == coarse ** 2 * cfg.N * 3
+    assert cls.shape[1] == box.shape[1] == len(anchors) == coarse**2 * cfg.N * 3
     side = lambda a: (a[:, 2:] - a[:, :2]).prod(-1).sqrt().round().unique().tolist()  # noqa: E731
     assert side(anchors) == side(pfpnet.make_anchors(pfpnet.PRESETS["tiny"])) == [8, 16, 32]
 
@@ -71,7 +81,7 @@ def test_paper_preset_builds_a_4_level_parallel_pyramid_40_20_10_5_on_320x320():
     with torch.device("meta"):
         model = pfpnet.build_model(cfg)
         cls, box = model(torch.empty(1, 3, 320, 320))
-    n_anchors = (40 ** 2 + 20 ** 2 + 10 ** 2 + 5 ** 2) * len(cfg.aspect_ratios)
+    n_anchors = (40**2 + 20**2 + 10**2 + 5**2) * len(cfg.aspect_ratios)
     assert cls.shape == (1, n_anchors, 21) and box.shape == (1, n_anchors, 4)
     assert len(pfpnet.make_anchors(cfg)) == n_anchors
 
@@ -79,13 +89,13 @@ def test_paper_preset_builds_a_4_level_parallel_pyramid_40_20_10_5_on_320x320():
 def test_anchors_follow_the_head_order_level_row_column_aspect():
     cfg = pfpnet.Config()
     anchors = pfpnet.make_anchors(cfg)
-    s = 2 ** cfg.base.count("m")                                   # stride of level 0
-    side = 2 * s                                                   # anchor_scale * stride
+    s = 2 ** cfg.base.count("m")  # stride of level 0
+    side = 2 * s  # anchor_scale * stride
     lo, hi = s / 2 - side / 2, s / 2 + side / 2
     assert torch.allclose(anchors[0], torch.tensor([lo, lo, hi, hi]))
     A = len(cfg.aspect_ratios)
     assert torch.allclose((anchors[A] - anchors[0])[[0, 2]], torch.tensor([s, s]).float())
-    assert len(anchors) == sum((cfg.image_size // (s * 2 ** n)) ** 2 for n in range(cfg.N)) * A
+    assert len(anchors) == sum((cfg.image_size // (s * 2**n)) ** 2 for n in range(cfg.N)) * A
 
 
 def test_box_encoding_round_trips():

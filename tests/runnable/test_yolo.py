@@ -1,6 +1,7 @@
 """YOLO v1 runnable: the S x S grid detector passes the mAP gate on held-out shapes where the same
 net with one cell (S = 1) fails it (seeds 0-2); the paper's 7x7x30 output on the meta device; eq. 3
 oracles, with and without its weights. IoU / NMS / mAP are tested in test_boxes.py."""
+
 import importlib.util
 import json
 import sys
@@ -31,20 +32,23 @@ def test_paper_preset_has_24_convs_2_fcs_and_outputs_7x7x30_from_448x448():
     with torch.device("meta"):
         model = yolo.build_model(yolo.PRESETS["paper"])
         out = model(torch.empty(1, 3, 448, 448))
-    assert out.shape == (1, 7, 7, 30)                              # S x S x (B * 5 + C), sec. 2
+    assert out.shape == (1, 7, 7, 30)  # S x S x (B * 5 + C), sec. 2
     assert sum(isinstance(m, torch.nn.Conv2d) for m in model.modules()) == 24
-    assert [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)] == [4096, 1470]
+    assert [m.out_features for m in model.modules() if isinstance(m, torch.nn.Linear)] == [
+        4096,
+        1470,
+    ]
 
 
 def perfect_prediction(cfg):
     boxes, labels = [torch.tensor([[0.1, 0.2, 0.4, 0.4]])], [torch.tensor([2])]
     obj, target = yolo.encode_targets(cfg, boxes, labels)
     pred = torch.zeros(1, 2, 2, 13)
-    pred[0, 0, 0, 0:2] = target[0, 0, 0, :2]                       # x, y offsets in cell (0, 0)
+    pred[0, 0, 0, 0:2] = target[0, 0, 0, :2]  # x, y offsets in cell (0, 0)
     wh = target[0, 0, 0, 2:4]
-    pred[0, 0, 0, 2:4] = wh.sqrt() if cfg.sqrt_wh else wh          # sqrt(w), sqrt(h) or w, h
-    pred[0, 0, 0, 4] = 1.0                                         # confidence = IoU = 1
-    pred[0, 0, 0, 10:] = torch.tensor([0.0, 0.0, 1.0])             # class probabilities
+    pred[0, 0, 0, 2:4] = wh.sqrt() if cfg.sqrt_wh else wh  # sqrt(w), sqrt(h) or w, h
+    pred[0, 0, 0, 4] = 1.0  # confidence = IoU = 1
+    pred[0, 0, 0, 10:] = torch.tensor([0.0, 0.0, 1.0])  # class probabilities
     return pred, obj, target
 
 
@@ -52,7 +56,7 @@ def test_eq3_loss_is_zero_for_a_perfect_prediction_and_weights_noobj_by_half():
     cfg = yolo.Config(S=2, B=2, C=3)
     pred, obj, target = perfect_prediction(cfg)
     assert yolo.yolo_loss(pred, obj, target, cfg).item() < 1e-10
-    pred[0, 1, 1, 9] = 1.0                                         # a wrong confidence, empty cell
+    pred[0, 1, 1, 9] = 1.0  # a wrong confidence, empty cell
     assert abs(yolo.yolo_loss(pred, obj, target, cfg).item() - cfg.lambda_noobj) < 1e-6
 
 
@@ -61,15 +65,15 @@ def test_eq3_weights_coordinates_by_five_on_square_roots_and_the_ablation_does_n
     plain = replace(cfg, lambda_coord=1.0, lambda_noobj=1.0, sqrt_wh=False)
     for c, weight in ((cfg, 5.0), (plain, 1.0)):
         pred, obj, target = perfect_prediction(c)
-        pred[0, 0, 0, 0] += 0.1                                    # x off by 0.1 of a cell
+        pred[0, 0, 0, 0] += 0.1  # x off by 0.1 of a cell
         # the confidence target is the IoU of the shifted box: (1 - 0.05 / 0.3) / (1 + 0.05 / 0.3)
         iou = (0.3 - 0.05) / (0.3 + 0.05)
         expected = weight * 0.01 + (1 - iou) ** 2
         assert abs(yolo.yolo_loss(pred, obj, target, c).item() - expected) < 1e-5
         pred, obj, target = perfect_prediction(c)
-        pred[0, 1, 1, 4] = 1.0                                     # confidence in an empty cell
+        pred[0, 1, 1, 4] = 1.0  # confidence in an empty cell
         assert abs(yolo.yolo_loss(pred, obj, target, c).item() - c.lambda_noobj) < 1e-6
-    pred, obj, target = perfect_prediction(plain)                   # ablation: raw w, h decode
+    pred, obj, target = perfect_prediction(plain)  # ablation: raw w, h decode
     box = yolo.decode_boxes(pred[..., :10].unflatten(-1, (2, 5)), sqrt_wh=False)[0, 0, 0, 0]
     assert torch.allclose(box, torch.tensor([0.1, 0.2, 0.4, 0.4]), atol=1e-6)
 
