@@ -126,3 +126,37 @@ def test_site_course_page_shows_figure_code_beside_equation_and_the_code_page(si
     assert 'href="../code/mlm.html#__codelineno-0-4"' in html  # the def's own line
     code = (site_project / "site" / "code" / "mlm.html").read_text(encoding="utf-8")
     assert 'id="__codelineno-0-4"' in code or 'name="__codelineno-0-4"' in code
+
+
+def test_results_link_every_benchmark_they_score_to_its_glossary_entry():
+    from kb.knowledge.glossary import load_glossary
+    from kb.site.render import render
+    from kb.site.teaching import bench_anchor
+
+    pages = render(BASE, only=set(COURSE))
+    glossary_page = render(BASE)["glossary.md"]
+    benches = {t.en for t in load_glossary(ROOT) if t.benchmark}
+    assert {
+        "GLUE",
+        "SQuAD",
+        "MultiNLI",
+        "BLEU",
+        "top-5 error",
+        "PASCAL VOC",
+        "COCO",
+        "mean IU",
+        "perplexity",
+        "mean average precision",
+        "ImageNet",
+    } <= benches
+    for en in benches:  # each has a heading to link to
+        assert "{#" + bench_anchor(en) + "}" in glossary_page, en
+    linked = {
+        pid: set(re.findall(r"glossary\.md#(bench-[\w-]+)", pages[f"papers/{pid}.md"]))
+        for pid in COURSE
+    }
+    assert {"bench-glue", "bench-squad", "bench-multinli"} <= linked["bert"]
+    assert {"bench-imagenet", "bench-top-5-error"} <= linked["resnet"]
+    assert "bench-bleu" in linked["transformer"] and "bench-mean-iu" in linked["fcn"]
+    # lstm's results are its own synthetic tasks: no public benchmark to explain
+    assert [pid for pid, found in linked.items() if not found] == ["lstm"]

@@ -6,6 +6,7 @@ languages, the paper that introduced it and the renderings our notes must not us
 optional: :func:`load_glossary` returns ``None`` without it and the site has no glossary
 page. :func:`inconsistencies` finds the variants in the records' zh-Hant text.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,10 +31,22 @@ class GlossaryEntry(Strict):
     zh_hant: Text = Field(alias="zh-Hant")
     definition: Bilingual
     paper: Slug | None = Field(None, description="The KB paper that introduced it, if any.")
-    variants: list[Text] = Field(default_factory=list, description="zh-Hant renderings our notes must not use.")
+    variants: list[Text] = Field(
+        default_factory=list, description="zh-Hant renderings our notes must not use."
+    )
     aliases_en: list[Text] = Field(default_factory=list)
-    exceptions: list[Text] = Field(default_factory=list, description=(
-        "Correct words that contain a variant (論文本身 holds 文本); the check skips them."))
+    exceptions: list[Text] = Field(
+        default_factory=list,
+        description=(
+            "Correct words that contain a variant (論文本身 holds 文本); the check skips them."
+        ),
+    )
+    benchmark: bool = Field(
+        False,
+        description=(
+            "A benchmark or metric that results sections score; paper pages link their results to it."
+        ),
+    )
 
 
 def parse_glossary(text: str, paper_ids: set[str], rel: str = GLOSSARY) -> list[GlossaryEntry]:
@@ -47,6 +60,7 @@ def parse_glossary(text: str, paper_ids: set[str], rel: str = GLOSSARY) -> list[
     ...
     kb.errors.ValidationFailed: Aborted: 1 error in 1 record.
     """
+
     def at(loc: tuple, message: str) -> Problem:
         line, col = yamlio.locate(text, loc)
         return Problem(rel, line, col, dotted(loc), message)
@@ -70,13 +84,20 @@ def parse_glossary(text: str, paper_ids: set[str], rel: str = GLOSSARY) -> list[
             problems.append(at((i, "en"), f"duplicate term {entry.en!r} (first on line {line})"))
         first.setdefault(key, i)
         if entry.paper and entry.paper not in paper_ids:
-            problems.append(at((i, "paper"), f"unknown paper {entry.paper!r}{did_you_mean(entry.paper, paper_ids)}"))
+            problems.append(
+                at(
+                    (i, "paper"),
+                    f"unknown paper {entry.paper!r}{did_you_mean(entry.paper, paper_ids)}",
+                )
+            )
         for j, v in enumerate(entry.variants):
             if v == entry.zh_hant:
                 problems.append(at((i, "variants", j), f"variant {v!r} is the rendering itself"))
         for j, x in enumerate(entry.exceptions):
             if not any(v in x for v in entry.variants):
-                problems.append(at((i, "exceptions", j), f"exception {x!r} holds none of the variants"))
+                problems.append(
+                    at((i, "exceptions", j), f"exception {x!r} holds none of the variants")
+                )
         entries.append(entry)
     if problems:
         raise ValidationFailed(problems)
@@ -126,7 +147,9 @@ def zh_texts(model: BaseModel, where: str = "") -> Iterator[tuple[str, str]]:
                     yield from zh_texts(item, f"{path}[{i}]")
 
 
-def _uses(texts: list[tuple[str, str]], entries: list[GlossaryEntry]) -> list[tuple[str, str, GlossaryEntry]]:
+def _uses(
+    texts: list[tuple[str, str]], entries: list[GlossaryEntry]
+) -> list[tuple[str, str, GlossaryEntry]]:
     """(where, variant, entry) for every listed variant in ``texts``.
 
     Longer variants are matched first; an occurrence inside a correct rendering (算法 inside
@@ -136,8 +159,10 @@ def _uses(texts: list[tuple[str, str]], entries: list[GlossaryEntry]) -> list[tu
     exceptions = [x for e in entries for x in e.exceptions]
     # the correct words a variant hides inside: its own entry's rendering (演算法 for 算法) and
     # the listed exceptions; another entry's rendering is no excuse (the glossary must agree)
-    inside = {v: sorted({w for w in [e.zh_hant, *exceptions] if v in w and v != w}, key=len, reverse=True)
-              for v, e in pairs}
+    inside = {
+        v: sorted({w for w in [e.zh_hant, *exceptions] if v in w and v != w}, key=len, reverse=True)
+        for v, e in pairs
+    }
     found = []
     for where, text in texts:
         for variant, entry in pairs:
@@ -166,10 +191,15 @@ def inconsistencies(base, entries: list[GlossaryEntry]) -> list[str]:
     >>> inconsistencies(SimpleNamespace(papers={"x": p}), [algo])
     ["papers/x.yaml › summary.overview: uses '算法' for 'algorithm'; the glossary says '演算法'"]
     """
-    texts = [(f"papers/{pid}.yaml › {where}", text)
-             for pid, paper in sorted(base.papers.items()) for where, text in zh_texts(paper)]
-    return [f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
-            for where, variant, entry in _uses(texts, entries)]
+    texts = [
+        (f"papers/{pid}.yaml › {where}", text)
+        for pid, paper in sorted(base.papers.items())
+        for where, text in zh_texts(paper)
+    ]
+    return [
+        f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
+        for where, variant, entry in _uses(texts, entries)
+    ]
 
 
 def self_inconsistencies(entries: list[GlossaryEntry]) -> list[str]:
@@ -183,5 +213,7 @@ def self_inconsistencies(entries: list[GlossaryEntry]) -> list[str]:
     ["kb/data/glossary.yaml › learned upsampling: uses '上採樣' for 'upsampling'; the glossary says '上取樣'"]
     """
     texts = [(f"{GLOSSARY} › {e.en}", f"{e.zh_hant}\n{e.definition.zh_hant}") for e in entries]
-    return [f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
-            for where, variant, entry in _uses(texts, entries)]
+    return [
+        f"{where}: uses {variant!r} for {entry.en!r}; the glossary says {entry.zh_hant!r}"
+        for where, variant, entry in _uses(texts, entries)
+    ]

@@ -17,7 +17,14 @@ from ..knowledge.glossary import load_glossary
 from ..knowledge.schema import EDGE_TYPES
 from .diagram import EDGE_STYLE, local_svg
 from .explorer import graph_json
-from .teaching import code_pages, concept_code_pairs, curve, teaching_context
+from .teaching import (
+    bench_anchor,
+    benchmarks_in,
+    code_pages,
+    concept_code_pairs,
+    curve,
+    teaching_context,
+)
 
 SECTION_TITLES = {
     "overview": ("Overview", "概要"),
@@ -183,7 +190,11 @@ def context_for_pages(
         {"tracks": TRACK_TITLES, "papers": by_track, "tags": dict(sorted(tags.items()))},
     )
     if glossary is not None:
-        yield "glossary.md", "glossary.md.j2", {"terms": glossary, "papers": papers}
+        yield (
+            "glossary.md",
+            "glossary.md.j2",
+            {"terms": glossary, "papers": papers, "anchor": bench_anchor},
+        )
     yield (
         "runnables.md",
         "runnables.md.j2",
@@ -240,9 +251,11 @@ def record_pages(
     """A paper's page and its concepts' pages, for each of ``ids``."""
     G = base.graph
     papers = base.papers
+    glossary = load_glossary(base.root)
     for pid in ids:
         p = papers[pid]
         rel = f"papers/{pid}.md"
+        results_text = p.summary.results.en if p.summary and p.summary.results else None
         up, down = neighbours(base, pid)
         order = lin.plan(G, pid)[:-1]
         near = lin.sources_within(G, pid, PLAN_STEPS)
@@ -270,6 +283,7 @@ def record_pages(
                 "diagram": local_svg(G, pid, up, down, lambda n, r=rel: html_href(n, r)),
                 "teaching": teaching_context(base, pid, rel),
                 "curve": curve(results.get(pid, [])),
+                "benchmarks": benchmarks_in(results_text, glossary),
             },
         )
         for c in p.concepts:

@@ -6,6 +6,7 @@ idea-vs-ablation curve. Each function gives a template its data; errors name the
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 from ..knowledge.base import KnowledgeBase
@@ -138,3 +139,31 @@ def code_pages(base: KnowledgeBase, ids: list[str]) -> Iterator[tuple[str, str, 
                 "code.md.j2",
                 {"p": p, "source": path.read_text(encoding="utf-8")},
             )
+
+
+def bench_anchor(term: str) -> str:
+    """The glossary page's anchor of a benchmark entry: ``bench-mean-average-precision``."""
+    return "bench-" + re.sub(r"[^a-z0-9]+", "-", term.lower()).strip("-")
+
+
+def benchmarks_in(text: str | None, glossary) -> list[dict]:
+    """The glossary's benchmarks and metrics a results text names, in glossary order: a term
+    or alias as a whole word (case matters for names with capitals: BLEU, GLUE, mAP).
+
+    >>> from types import SimpleNamespace as E
+    >>> g = [E(en="BLEU", zh_hant="BLEU 分數", aliases_en=[], benchmark=True),
+    ...      E(en="perplexity", zh_hant="困惑度", aliases_en=[], benchmark=True),
+    ...      E(en="accuracy", zh_hant="準確率", aliases_en=[], benchmark=False)]
+    >>> [b["en"] for b in benchmarks_in("28.4 BLEU; Perplexity fell; accuracy rose", g)]
+    ['BLEU', 'perplexity']
+    """
+    found = []
+    for t in glossary or []:
+        if not getattr(t, "benchmark", False) or not text:
+            continue
+        for name in (t.en, *t.aliases_en):
+            flags = 0 if name != name.lower() else re.I
+            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text, flags):
+                found.append({"en": t.en, "zh": t.zh_hant, "anchor": bench_anchor(t.en)})
+                break
+    return found
