@@ -1,4 +1,5 @@
 """Content checks on the real records: the course notes are complete, bilingual and ours."""
+
 from __future__ import annotations
 
 import itertools
@@ -29,12 +30,19 @@ def bilingual_texts(p):
             if b:
                 out += [(f"summary.{s}", "en", b.en), (f"summary.{s}", "zh-Hant", b.zh_hant)]
     for i, e in enumerate(p.lineage):
-        out += [(f"lineage[{i}].why", "en", e.why.en), (f"lineage[{i}].why", "zh-Hant", e.why.zh_hant)]
+        out += [
+            (f"lineage[{i}].why", "en", e.why.en),
+            (f"lineage[{i}].why", "zh-Hant", e.why.zh_hant),
+        ]
     for i, c in enumerate(p.concepts):
         if c.description:
-            out += [(f"concepts[{i}].description", "en", c.description.en),
-                    (f"concepts[{i}].description", "zh-Hant", c.description.zh_hant)]
-    out += [(f"passages[{i}].translation", "zh-Hant", q.translation) for i, q in enumerate(p.passages)]
+            out += [
+                (f"concepts[{i}].description", "en", c.description.en),
+                (f"concepts[{i}].description", "zh-Hant", c.description.zh_hant),
+            ]
+    out += [
+        (f"passages[{i}].translation", "zh-Hant", q.translation) for i, q in enumerate(p.passages)
+    ]
     return out
 
 
@@ -62,7 +70,9 @@ def test_every_context_paper_has_a_bilingual_overview_and_bibtex(base):
 
 
 def test_every_study_slot_links_the_course_reading(base):
-    slots = yaml.safe_load((DATA / "course" / "curriculum_resources.yaml").read_text(encoding="utf-8"))
+    slots = yaml.safe_load(
+        (DATA / "course" / "curriculum_resources.yaml").read_text(encoding="utf-8")
+    )
     by_code = {p.curriculum: p for p in base.course()}
     for code, slot in slots.items():
         urls = {r.url for r in by_code[code].reading}
@@ -73,11 +83,14 @@ def test_every_study_slot_links_the_course_reading(base):
 def test_no_two_records_share_a_paragraph(base):
     seen: dict[str, str] = {}
     for p in base.papers.values():
-        for where, lang, text in bilingual_texts(p):
+        for where, _lang, text in bilingual_texts(p):
             for para in (x.strip() for x in text.split("\n\n")):
                 if len(para) < 80:
                     continue
-                assert seen.setdefault(para, f"{p.id}.{where}") == f"{p.id}.{where}", (para[:60], seen[para])
+                assert seen.setdefault(para, f"{p.id}.{where}") == f"{p.id}.{where}", (
+                    para[:60],
+                    seen[para],
+                )
 
 
 def test_zh_hant_text_is_traditional(base):
@@ -88,7 +101,9 @@ def test_zh_hant_text_is_traditional(base):
     for p in base.papers.values():
         for where, text in zh_texts(p):  # every zh-Hant field, gate texts and concept names too
             converted = s2t.convert(text)
-            diff = {a + "→" + b for a, b in zip(text, converted) if a != b and a not in TAIWAN_FORMS}
+            diff = {
+                a + "→" + b for a, b in zip(text, converted) if a != b and a not in TAIWAN_FORMS
+            }
             if diff:
                 bad.append(f"{p.id}.{where}: {sorted(diff)}")
     assert not bad, "\n".join(bad)
@@ -105,13 +120,24 @@ def test_chinese_text_is_in_the_zh_fields(base):
 def test_every_edge_has_evidence_and_both_languages(base):
     for p in base.papers.values():
         for e in p.lineage:
-            assert e.evidence.strip() and e.why.en.strip() and e.why.zh_hant.strip(), (p.id, e.from_, e.to)
+            assert e.evidence.strip() and e.why.en.strip() and e.why.zh_hant.strip(), (
+                p.id,
+                e.from_,
+                e.to,
+            )
 
 
-@pytest.mark.parametrize("a, b, chain", [
-    ("word2vec/cbow", "bert/mlm", ["word2vec/cbow", "bert/mlm"]),
-    ("word2vec/skip-gram", "bert/nsp", ["word2vec/skip-gram", "skip-thought", "quick-thought", "bert/nsp"]),
-])
+@pytest.mark.parametrize(
+    "a, b, chain",
+    [
+        ("word2vec/cbow", "bert/mlm", ["word2vec/cbow", "bert/mlm"]),
+        (
+            "word2vec/skip-gram",
+            "bert/nsp",
+            ["word2vec/skip-gram", "skip-thought", "quick-thought", "bert/nsp"],
+        ),
+    ],
+)
 def test_the_course_chains(base, a, b, chain):
     nodes = kb.path(base.graph, a, b)
     assert [n if n in chain else n.split("/")[0] for n in nodes] == chain
@@ -144,14 +170,21 @@ def test_ids_are_unique_across_papers_and_concepts(base):
 # Latin or digits: "3, 4, 6" in a table row, "(byte-pair encoding, BPE)" inside （）, 圖 1(a).
 
 _CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uff00-\uffef"
-_KEEP = re.compile(r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|(`+).*?\1|\]\([^)]*\)|<https?://[^>]*>"
-                   r"|https?://[^\s)）]+", re.S)
+_KEEP = re.compile(
+    r"\$\$.*?\$\$|(?<!\\)\$[^$]+?(?<!\\)\$|(`+).*?\1|\]\([^)]*\)|<https?://[^>]*>"
+    r"|https?://[^\s)）]+",
+    re.S,
+)
 _SUBFIGURE = re.compile(r"(?<=\d)\([a-z]\)")  # 圖 1(a): a figure's own label
-_HALF_NEXT_TO_CJK = re.compile(rf"(?<=[{_CJK}])\s*[,;:?!()]|[,;:?!()](?=\s*[{_CJK}])"
-                               r"|(?<=\S)[,;](?=[A-Za-z])")  # VGG-16,COCO: a narrow Chinese comma
-_SPACE = re.compile(r"(?<=[，。、；：？！（）「」『』])[ \t]+(?=[^\s|])"   # after a full-width mark
-                    r"|(?<=[^\s|])[ \t]+(?=[，。、；：？！）」』])"         # before a closing one
-                    r"|(?<=[^\s|>*+-])[ \t]+(?=[（「『])")                  # before an opening one
+_HALF_NEXT_TO_CJK = re.compile(
+    rf"(?<=[{_CJK}])\s*[,;:?!()]|[,;:?!()](?=\s*[{_CJK}])"
+    r"|(?<=\S)[,;](?=[A-Za-z])"
+)  # VGG-16,COCO: a narrow Chinese comma
+_SPACE = re.compile(
+    r"(?<=[，。、；：？！（）「」『』])[ \t]+(?=[^\s|])"  # after a full-width mark
+    r"|(?<=[^\s|])[ \t]+(?=[，。、；：？！）」』])"  # before a closing one
+    r"|(?<=[^\s|>*+-])[ \t]+(?=[（「『])"
+)  # before an opening one
 
 
 def typography_problems(text: str) -> list[str]:
@@ -160,19 +193,27 @@ def typography_problems(text: str) -> list[str]:
     out = []
     for m in _HALF_NEXT_TO_CJK.finditer(kept):
         i = m.end() - 1 if m.group()[-1] in ",;:?!()" else m.start()
-        out.append(f"half-width {kept[i]!r} in {text[max(0, i - 6):i + 7]!r}")
-    out += [f"space in {text[max(0, m.start() - 6):m.end() + 6]!r}" for m in _SPACE.finditer(kept)]
+        out.append(f"half-width {kept[i]!r} in {text[max(0, i - 6) : i + 7]!r}")
+    out += [
+        f"space in {text[max(0, m.start() - 6) : m.end() + 6]!r}" for m in _SPACE.finditer(kept)
+    ]
     return out
 
 
-@pytest.mark.parametrize("text, problems", [
-    ("線性整流 (rectified linear unit) 讓訓練變快,見(§3.1)。", 5),
-    ("首先， BERT 模型 （base） 很大 ；", 4),
-    ("把 VGG-16 換成 ResNet-101,COCO 的 mAP 提高", 1),
-    ("每階段 3, 4, 6, 3 個區塊（表 1），$f(x, y)$：見 `a(b); c` 與圖 1(a)。", 0),
-    ("位元組對編碼（byte-pair encoding, BPE）見 https://arxiv.org/abs/1508.07909 或 [這裡](#x)。", 0),
-    ("**核心想法。** 把表格寫成\n\n| 模型 | 值（x） |\n|---|---|\n", 0),
-])
+@pytest.mark.parametrize(
+    "text, problems",
+    [
+        ("線性整流 (rectified linear unit) 讓訓練變快,見(§3.1)。", 5),
+        ("首先， BERT 模型 （base） 很大 ；", 4),
+        ("把 VGG-16 換成 ResNet-101,COCO 的 mAP 提高", 1),
+        ("每階段 3, 4, 6, 3 個區塊（表 1），$f(x, y)$：見 `a(b); c` 與圖 1(a)。", 0),
+        (
+            "位元組對編碼（byte-pair encoding, BPE）見 https://arxiv.org/abs/1508.07909 或 [這裡](#x)。",
+            0,
+        ),
+        ("**核心想法。** 把表格寫成\n\n| 模型 | 值（x） |\n|---|---|\n", 0),
+    ],
+)
 def test_typography_rules(text, problems):
     assert len(typography_problems(text)) == problems, typography_problems(text)
 

@@ -1,12 +1,18 @@
 """The glossary: complete, Traditional, valid, and consistent with the records."""
+
 from __future__ import annotations
 
 import pytest
 
 import kb
 from kb.errors import ValidationFailed
-from kb.knowledge.glossary import (GlossaryEntry, inconsistencies, load_glossary, parse_glossary,
-                                   self_inconsistencies)
+from kb.knowledge.glossary import (
+    GlossaryEntry,
+    inconsistencies,
+    load_glossary,
+    parse_glossary,
+    self_inconsistencies,
+)
 from kb.knowledge.schema import Paper
 
 from .conftest import ROOT
@@ -17,7 +23,6 @@ from .conftest import ROOT
 TAIWAN_FORMS = {"布", "群", "台"}
 
 
-
 @pytest.fixture(scope="module")
 def glossary() -> list[GlossaryEntry]:
     return load_glossary(ROOT)
@@ -25,15 +30,23 @@ def glossary() -> list[GlossaryEntry]:
 
 def entry(en: str, zh: str, variants: list[str], exceptions: list[str] = ()) -> GlossaryEntry:
     return GlossaryEntry.model_validate(
-        {"en": en, "zh-Hant": zh, "definition": {"en": "d", "zh-Hant": "定"}, "variants": variants,
-         "exceptions": list(exceptions)})
+        {
+            "en": en,
+            "zh-Hant": zh,
+            "definition": {"en": "d", "zh-Hant": "定"},
+            "variants": variants,
+            "exceptions": list(exceptions),
+        }
+    )
 
 
 def test_glossary_has_150_bilingual_defined_terms(glossary):
     assert len(glossary) >= 150
     for e in glossary:
         assert e.en and e.zh_hant and e.definition.en and e.definition.zh_hant, e.en
-        assert "\n" not in e.definition.en + e.definition.zh_hant, f"{e.en}: a definition is one line"
+        assert "\n" not in e.definition.en + e.definition.zh_hant, (
+            f"{e.en}: a definition is one line"
+        )
 
 
 def test_every_paper_exists(glossary):
@@ -49,7 +62,9 @@ def test_renderings_and_definitions_are_traditional(glossary):
     bad = []
     for e in glossary:
         for text in (e.zh_hant, e.definition.zh_hant):
-            diff = {(a, b) for a, b in zip(text, s2t.convert(text)) if a != b and a not in TAIWAN_FORMS}
+            diff = {
+                (a, b) for a, b in zip(text, s2t.convert(text)) if a != b and a not in TAIWAN_FORMS
+            }
             bad += [f"{e.en}: {a}→{b}" for a, b in sorted(diff)]
     assert not bad, "\n".join(bad)
 
@@ -60,13 +75,23 @@ def test_no_rendering_is_listed_as_a_variant(glossary):
 
 
 def test_a_planted_variant_is_flagged():
-    paper = Paper(id="demo", title="Demo", authors=["A. Author"], year=2020,
-                  summary={"overview": {"en": "-", "zh-Hant": "一個卷積神經網絡與一個演算法。"}},
-                  concepts=[{"id": "c", "name": {"en": "c", "zh-Hant": "神經網絡"}}])
+    paper = Paper(
+        id="demo",
+        title="Demo",
+        authors=["A. Author"],
+        year=2020,
+        summary={"overview": {"en": "-", "zh-Hant": "一個卷積神經網絡與一個演算法。"}},
+        concepts=[{"id": "c", "name": {"en": "c", "zh-Hant": "神經網絡"}}],
+    )
     base = type("Base", (), {"papers": {"demo": paper}})()
-    found = inconsistencies(base, [entry("neural network", "神經網路", ["神經網絡"]),
-                                   entry("convolutional neural network", "卷積神經網路", ["卷積神經網絡"]),
-                                   entry("algorithm", "演算法", ["算法"])])
+    found = inconsistencies(
+        base,
+        [
+            entry("neural network", "神經網路", ["神經網絡"]),
+            entry("convolutional neural network", "卷積神經網路", ["卷積神經網絡"]),
+            entry("algorithm", "演算法", ["算法"]),
+        ],
+    )
     assert found == [
         "papers/demo.yaml › summary.overview: uses '卷積神經網絡' for 'convolutional neural network'; "
         "the glossary says '卷積神經網路'",
@@ -82,29 +107,49 @@ def test_the_glossary_uses_its_own_renderings(glossary):
     assert self_inconsistencies(glossary) == []
 
 
-@pytest.mark.parametrize("en, zh, variant", [
-    ("distribution", "分布", "分佈"), ("sampling", "取樣", "採樣"), ("upsampling", "上取樣", "上採樣"),
-    ("activation function", "活化函數", "激勵函數"), ("hierarchical softmax", "階層式 softmax", "層級式"),
-    ("ensemble", "集成", "整體模型"), ("text", "文字", "文本"), ("interaction", "交互作用", "交互"),
-])
+@pytest.mark.parametrize(
+    "en, zh, variant",
+    [
+        ("distribution", "分布", "分佈"),
+        ("sampling", "取樣", "採樣"),
+        ("upsampling", "上取樣", "上採樣"),
+        ("activation function", "活化函數", "激勵函數"),
+        ("hierarchical softmax", "階層式 softmax", "層級式"),
+        ("ensemble", "集成", "整體模型"),
+        ("text", "文字", "文本"),
+        ("interaction", "交互作用", "交互"),
+    ],
+)
 def test_the_house_renderings_of_issue_15(glossary, en, zh, variant):
     by_en = {e.en: e for e in glossary}
     assert by_en[en].zh_hant == zh and variant in by_en[en].variants
 
 
 def test_variants_are_checked_everywhere_but_legitimate_words_pass():
-    paper = Paper(id="demo", title="Demo", authors=["A. Author"], year=2020,
-                  summary={"overview": {"en": "-", "zh-Hant": "論文本身用了文本。"}},
-                  passages=[{"quote": "Q.", "section": "§1", "translation": "機率分佈。"}],
-                  runnable={"id": "demo", "gate": {"metric": "accuracy", "op": ">=", "value": 0.9},
-                            "gate_text": {"en": "-", "zh-Hant": "上採樣後的準確率。"}})
+    paper = Paper(
+        id="demo",
+        title="Demo",
+        authors=["A. Author"],
+        year=2020,
+        summary={"overview": {"en": "-", "zh-Hant": "論文本身用了文本。"}},
+        passages=[{"quote": "Q.", "section": "§1", "translation": "機率分佈。"}],
+        runnable={
+            "id": "demo",
+            "gate": {"metric": "accuracy", "op": ">=", "value": 0.9},
+            "gate_text": {"en": "-", "zh-Hant": "上採樣後的準確率。"},
+        },
+    )
     base = type("Base", (), {"papers": {"demo": paper}})()
-    glossary = [entry("text", "文字", ["文本"], ["論文本身"]), entry("distribution", "分布", ["分佈"]),
-                entry("upsampling", "上取樣", ["上採樣"]), entry("sampling", "取樣", ["採樣"])]
+    glossary = [
+        entry("text", "文字", ["文本"], ["論文本身"]),
+        entry("distribution", "分布", ["分佈"]),
+        entry("upsampling", "上取樣", ["上採樣"]),
+        entry("sampling", "取樣", ["採樣"]),
+    ]
     assert [x.split(":")[0] for x in inconsistencies(base, glossary)] == [
-        "papers/demo.yaml › summary.overview",       # 文本 once: 論文本身 is not counted
+        "papers/demo.yaml › summary.overview",  # 文本 once: 論文本身 is not counted
         "papers/demo.yaml › passages[0].translation",
-        "papers/demo.yaml › runnable.gate_text",     # 上採樣, the longer variant, only
+        "papers/demo.yaml › runnable.gate_text",  # 上採樣, the longer variant, only
     ]
 
 
@@ -112,7 +157,9 @@ def test_an_exception_must_hold_a_variant():
     text = "- {en: x, zh-Hant: 叉, definition: {en: d, zh-Hant: 定}, variants: [乂], exceptions: [叉子]}\n"
     with pytest.raises(ValidationFailed) as err:
         parse_glossary(text, set())
-    assert [p.message for p in err.value.problems] == ["exception '叉子' holds none of the variants"]
+    assert [p.message for p in err.value.problems] == [
+        "exception '叉子' holds none of the variants"
+    ]
 
 
 BROKEN = """\
@@ -148,7 +195,8 @@ def test_glossary_yaml_errors_have_positions():
     with pytest.raises(ValidationFailed) as err:
         parse_glossary("- en: a\n  en: b\n", set())
     assert [str(p) for p in err.value.problems] == [
-        "kb/data/glossary.yaml:2:3: Paper(id=?) › en: duplicate key 'en' (first on line 1)"]
+        "kb/data/glossary.yaml:2:3: Paper(id=?) › en: duplicate key 'en' (first on line 1)"
+    ]
 
 
 def test_no_glossary_file_means_none(tmp_path):

@@ -9,15 +9,15 @@ page. :func:`inconsistencies` finds the variants in the records' zh-Hant text.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from pydantic import BaseModel, Field, ValidationError
 
-from . import yamlio
 from ..errors import Problem, ValidationFailed, did_you_mean
+from . import yamlio
 from .loader import _message, dotted
-from .schema import Bilingual, Paper, Slug, Strict, Text
+from .schema import Bilingual, Slug, Strict, Text
 
 PATH = Path("kb") / "data" / "glossary.yaml"
 ZH_KEYS = {"zh-Hant", "translation"}  # the record keys whose values are zh-Hant text
@@ -124,6 +124,7 @@ def zh_texts(model: BaseModel, where: str = "") -> Iterator[tuple[str, str]]:
     the bilingual field: ``summary.overview``, ``runnable.gate_text``) and each passage its
     ``translation``, wherever they sit, so a field added to the schema is covered at once.
 
+    >>> from kb.knowledge.schema import Paper
     >>> p = Paper(id="x", title="X", authors=["A"], year=2000,
     ...           summary={"overview": {"en": "-", "zh-Hant": "概述。"}},
     ...           passages=[{"quote": "Q.", "section": "§1", "translation": "譯文。"}])
