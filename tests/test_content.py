@@ -227,3 +227,27 @@ def test_zh_hant_uses_full_width_punctuation_next_to_chinese(base):
         for text in (e.zh_hant, e.definition.zh_hant):
             bad += [f"glossary {e.en}: {x}" for x in typography_problems(text)]
     assert not bad, f"{len(bad)} problems:\n" + "\n".join(bad)
+
+
+def test_no_record_text_holds_a_control_character():
+    """A backslash in a double-quoted YAML string is an escape ("\\ell" there is ESC + "ll"):
+    LaTeX in such a string must double its backslashes."""
+
+    def strings(node):
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            for v in node.values():
+                yield from strings(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from strings(v)
+
+    control = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+    bad = [
+        f"{path.name}: {t[:60]!r}"
+        for path in sorted((ROOT / "papers").glob("*.yaml"))
+        for t in strings(yaml.safe_load(path.read_text(encoding="utf-8")))
+        if control.search(t)
+    ]
+    assert bad == []

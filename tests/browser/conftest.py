@@ -42,6 +42,11 @@ class Quiet(SimpleHTTPRequestHandler):
         pass
 
 
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):  # a page left mid-download: not a fault
+        pass
+
+
 @pytest.fixture(scope="session")
 def base_url(site_project):
     server = ThreadingHTTPServer(
@@ -53,7 +58,7 @@ def base_url(site_project):
 
 
 def serve(folder: Path):
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    server = QuietServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
