@@ -456,7 +456,9 @@ def record(root: Path, result: dict) -> Path:
     was dirty, date) is added here. A run with overrides is filed under its own key
     (:func:`run_key`), never as the plain preset's result.
     """
-    status = _git(root, "status", "--porcelain")
+    # Dirty means source the run depends on is uncommitted; results/ itself (which recording
+    # writes, one run after another) does not count.
+    status = _git(root, "status", "--porcelain", "--", ".", ":(exclude)results")
     entry = dict(
         result,
         commit=_git(root, "rev-parse", "--short", "HEAD") or None,

@@ -314,6 +314,21 @@ def test_record_notes_a_dirty_tree_threads_and_seed(tmp_path, monkeypatch, capsy
     assert entry["threads"] == 1 and entry["seed"] == 0 and "overrides" not in entry
 
 
+def test_results_already_recorded_do_not_make_the_tree_dirty(tmp_path, monkeypatch, capsys):
+    import subprocess
+
+    root = make_root(tmp_path, monkeypatch, "a")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run(["git", "add", "."], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "toy"], cwd=root, check=True)
+    assert main(["--root", str(root), "run", "a", "--record", "--json"]) == 0
+    assert (root / "results" / "a.json").is_file()  # uncommitted output of the first run
+    assert main(["--root", str(root), "run", "a", "--record", "--json"]) == 0
+    entry = json.loads((root / "results" / "a.json").read_text())["runs"]["tiny@cpu"]
+    assert entry["dirty"] is False
+
+
 def test_child_env_waits_passively_and_shares_the_free_cores():
     from kb.runnables import child_env
 
