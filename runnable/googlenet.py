@@ -13,6 +13,7 @@ head) on digits of random size (6-18 px) and position; the idea passes accuracy 
 twin, trained alike, fails it. `--ablation=plain`: one 3x3 conv per module instead (no contrast).
 Run: python -m runnable.googlenet --preset tiny
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -29,10 +30,12 @@ GATE = ("accuracy", ">=", 0.7)
 
 # Table 1: per module "#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj"; M = max-pool 3/2,
 # A = an auxiliary classifier reads the module before it (on 4a and 4d).
-PAPER_MODULES = ("64,96,128,16,32,32 128,128,192,32,96,64 M "                       # 3a 3b
-                 "192,96,208,16,48,64 A 160,112,224,24,64,64 128,128,256,24,64,64 "  # 4a 4b 4c
-                 "112,144,288,32,64,64 A 256,160,320,32,128,128 M "                  # 4d 4e
-                 "256,160,320,32,128,128 384,192,384,48,128,128")                    # 5a 5b
+PAPER_MODULES = (
+    "64,96,128,16,32,32 128,128,192,32,96,64 M "  # 3a 3b
+    "192,96,208,16,48,64 A 160,112,224,24,64,64 128,128,256,24,64,64 "  # 4a 4b 4c
+    "112,144,288,32,64,64 A 256,160,320,32,128,128 M "  # 4d 4e
+    "256,160,320,32,128,128 384,192,384,48,128,128"
+)  # 5a 5b
 
 
 @dataclass
@@ -40,17 +43,17 @@ class Config:
     image_size: int = 20
     in_channels: int = 1
     num_classes: int = 10
-    stem: str = "small"                    # "paper": Fig. 3 stem (/8); "small": one 3x3 conv (/1)
-    stem_width: int = 32                   # channels out of the stem (paper: 192)
+    stem: str = "small"  # "paper": Fig. 3 stem (/8); "small": one 3x3 conv (/1)
+    stem_width: int = 32  # channels out of the stem (paper: 192)
     modules: str = "16,16,24,4,8,8 24,24,32,8,16,8 M 32,24,48,8,16,16 A 40,32,56,8,16,16"
-    block: str = "inception"               # build_model's modules: "inception" (Fig. 2b),
-    ablation: str = "naive"                # "naive" (Fig. 2a) or "plain" (one 3x3 conv), both
-                                           # at the Inception module's multiply-adds
-    aux_width: int = 32                    # aux head: 1x1 conv channels (paper: 128)
-    aux_fc: int = 128                      # aux head: FC width (paper: 1024)
-    aux_weight: float = 0.3                # §5: weight of each auxiliary loss
-    dropout: float = 0.4                   # §5: before the final linear layer
-    digit_sizes: str = "6,18"              # tiny data: digits drawn this small to this large
+    block: str = "inception"  # build_model's modules: "inception" (Fig. 2b),
+    ablation: str = "naive"  # "naive" (Fig. 2a) or "plain" (one 3x3 conv), both
+    # at the Inception module's multiply-adds
+    aux_width: int = 32  # aux head: 1x1 conv channels (paper: 128)
+    aux_fc: int = 128  # aux head: FC width (paper: 1024)
+    aux_weight: float = 0.3  # §5: weight of each auxiliary loss
+    dropout: float = 0.4  # §5: before the final linear layer
+    digit_sizes: str = "6,18"  # tiny data: digits drawn this small to this large
     epochs: int = 6
     batch_size: int = 32
     lr: float = 3e-3
@@ -60,12 +63,27 @@ class Config:
 
 PRESETS = {
     "tiny": Config(),
-    "paper": Config(image_size=224, in_channels=3, num_classes=1000, stem="paper", stem_width=192,
-                    modules=PAPER_MODULES, aux_width=128, aux_fc=1024, epochs=100, batch_size=128,
-                    lr=1e-3),
-    "gpu": Config(image_size=32, stem_width=64, modules="32,48,64,8,16,16 64,64,96,16,48,32 M "
-                  "96,48,104,8,24,32 A 80,56,112,12,32,32 M 128,80,160,16,64,64",
-                  digit_sizes="10,28", epochs=60),
+    "paper": Config(
+        image_size=224,
+        in_channels=3,
+        num_classes=1000,
+        stem="paper",
+        stem_width=192,
+        modules=PAPER_MODULES,
+        aux_width=128,
+        aux_fc=1024,
+        epochs=100,
+        batch_size=128,
+        lr=1e-3,
+    ),
+    "gpu": Config(
+        image_size=32,
+        stem_width=64,
+        modules="32,48,64,8,16,16 64,64,96,16,48,32 M "
+        "96,48,104,8,24,32 A 80,56,112,12,32,32 M 128,80,160,16,64,64",
+        digit_sizes="10,28",
+        epochs=60,
+    ),
 }
 
 
@@ -84,10 +102,11 @@ class Inception(nn.Module):
         self.b4 = nn.Sequential(nn.MaxPool2d(3, 1, padding=1), conv(c_in, pool_proj, 1))
         self.c_out = n1x1 + n3x3 + n5x5 + pool_proj
         # multiply-adds per output pixel, the budget a plain replacement gets (§1: 1.5G in all)
-        self.madds = (c_in * (n1x1 + n3x3red + n5x5red + pool_proj)
-                      + 9 * n3x3red * n3x3 + 25 * n5x5red * n5x5)
+        self.madds = (
+            c_in * (n1x1 + n3x3red + n5x5red + pool_proj) + 9 * n3x3red * n3x3 + 25 * n5x5red * n5x5
+        )
 
-    def forward(self, x):                                             # (B, c_in, H, W)
+    def forward(self, x):  # (B, c_in, H, W)
         return torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x)], 1)  # (B, c_out, H, W)
 
 
@@ -121,14 +140,19 @@ class AuxClassifier(nn.Module):
 
     def __init__(self, c_in, side, cfg: Config):
         super().__init__()
-        s = (side - 5) // 3 + 1                                       # 14 -> 4
+        s = (side - 5) // 3 + 1  # 14 -> 4
         self.head = nn.Sequential(
-            nn.AvgPool2d(5, 3), conv(c_in, cfg.aux_width, 1), nn.Flatten(),
-            nn.Linear(cfg.aux_width * s * s, cfg.aux_fc), nn.ReLU(), nn.Dropout(0.7),
-            nn.Linear(cfg.aux_fc, cfg.num_classes))
+            nn.AvgPool2d(5, 3),
+            conv(c_in, cfg.aux_width, 1),
+            nn.Flatten(),
+            nn.Linear(cfg.aux_width * s * s, cfg.aux_fc),
+            nn.ReLU(),
+            nn.Dropout(0.7),
+            nn.Linear(cfg.aux_fc, cfg.num_classes),
+        )
 
     def forward(self, x):
-        return self.head(x)                                           # (B, classes)
+        return self.head(x)  # (B, classes)
 
 
 class GoogLeNet(nn.Module):
@@ -137,27 +161,32 @@ class GoogLeNet(nn.Module):
 
     def __init__(self, cfg: Config):
         super().__init__()
-        if cfg.stem == "paper":                                       # Table 1 / Fig. 3, 224 -> 28
+        if cfg.stem == "paper":  # Table 1 / Fig. 3, 224 -> 28
             self.stem = nn.Sequential(
-                conv(cfg.in_channels, 64, 7, 2), nn.MaxPool2d(3, 2, padding=1),
-                nn.LocalResponseNorm(5), conv(64, 64, 1), conv(64, cfg.stem_width, 3),
-                nn.LocalResponseNorm(5), nn.MaxPool2d(3, 2, padding=1))
+                conv(cfg.in_channels, 64, 7, 2),
+                nn.MaxPool2d(3, 2, padding=1),
+                nn.LocalResponseNorm(5),
+                conv(64, 64, 1),
+                conv(64, cfg.stem_width, 3),
+                nn.LocalResponseNorm(5),
+                nn.MaxPool2d(3, 2, padding=1),
+            )
             side = cfg.image_size // 8
         else:
             self.stem, side = conv(cfg.in_channels, cfg.stem_width, 3), cfg.image_size
         self.body, self.taps = nn.ModuleList(), []
-        c = c_ref = cfg.stem_width            # c_ref: channels the Inception network has here
+        c = c_ref = cfg.stem_width  # c_ref: channels the Inception network has here
         for tok in cfg.modules.split():
             if tok == "M":
                 self.body.append(nn.MaxPool2d(3, 2, padding=1))
                 side = (side - 1) // 2 + 1
             elif tok == "A":
-                self.taps.append((len(self.body) - 1, c, side))       # reads the module before
+                self.taps.append((len(self.body) - 1, c, side))  # reads the module before
             else:
                 module = Inception(c_ref, *(int(n) for n in tok.split(",")))
                 c_ref = module.c_out
-                if cfg.block == "plain":                              # the same budget, spent
-                    module = PlainBlock(c, module.madds)              # on one 3x3 convolution
+                if cfg.block == "plain":  # the same budget, spent
+                    module = PlainBlock(c, module.madds)  # on one 3x3 convolution
                 elif cfg.block == "naive":
                     n = [int(v) for v in tok.split(",")]
                     module = NaiveInception(c, module.madds, n[0], n[2], n[4])
@@ -165,19 +194,19 @@ class GoogLeNet(nn.Module):
                 c = module.c_out
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc = nn.Linear(c, cfg.num_classes)
-        for m in self.modules():             # He init: no batch norm in 2014, so keep ReLUs lively
+        for m in self.modules():  # He init: no batch norm in 2014, so keep ReLUs lively
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
                 nn.init.zeros_(m.bias)
 
-    def forward(self, x, taps: bool = False):                        # (B, C, H, W)
+    def forward(self, x, taps: bool = False):  # (B, C, H, W)
         x, tapped = self.stem(x), []
         at = [t[0] for t in self.taps]
         for i, layer in enumerate(self.body):
             x = layer(x)
             if taps and i in at:
                 tapped.append(x)
-        logits = self.fc(self.dropout(x.mean(dim=(2, 3))))            # (B, classes) avg-pool
+        logits = self.fc(self.dropout(x.mean(dim=(2, 3))))  # (B, classes) avg-pool
         return (logits, tapped) if taps else logits
 
 
@@ -203,6 +232,7 @@ def multiply_adds(cfg: Config) -> int:
             total += out[0].numel() * (m.in_channels // m.groups) * m.weight[0, 0].numel()
         elif isinstance(m, nn.Linear):
             total += m.in_features * m.out_features
+
     hooks = [m.register_forward_hook(count) for m in model.modules()]
     model(torch.empty(1, cfg.in_channels, cfg.image_size, cfg.image_size, device="meta"))
     for h in hooks:
@@ -215,8 +245,12 @@ def load_data(cfg: Config):
     "visual information should be processed at various scales"); zero mean, unit variance."""
     lo, hi = (int(s) for s in cfg.digit_sizes.split(","))
     x_tr, y_tr, x_te, y_te = place_scaled(range(lo, hi + 1), cfg.image_size, cfg.test_size)
-    return (x_tr.expand(-1, cfg.in_channels, -1, -1).contiguous(), y_tr,
-            x_te.expand(-1, cfg.in_channels, -1, -1).contiguous(), y_te)
+    return (
+        x_tr.expand(-1, cfg.in_channels, -1, -1).contiguous(),
+        y_tr,
+        x_te.expand(-1, cfg.in_channels, -1, -1).contiguous(),
+        y_te,
+    )
 
 
 def train(cfg: Config, device: str = "cpu") -> dict:
@@ -245,24 +279,49 @@ def train(cfg: Config, device: str = "cpu") -> dict:
         def loss_fn(m, xb, yb, aux=aux):
             logits, tapped = m(xb, taps=True)
             loss = F.cross_entropy(logits.float(), yb)
-            return loss + sum(cfg.aux_weight * F.cross_entropy(head(a).float(), yb)    # §5
-                              for head, a in zip(aux, tapped))
-        history[role] = fit(net, data, loss_fn, opt, epochs=cfg.epochs,
-                            batch_size=cfg.batch_size, seed=cfg.seed, device=device,
-                            sched=sched, step_sched=True, channels_last=True)
+            return loss + sum(
+                cfg.aux_weight * F.cross_entropy(head(a).float(), yb)  # §5
+                for head, a in zip(aux, tapped)
+            )
+
+        history[role] = fit(
+            net,
+            data,
+            loss_fn,
+            opt,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            device=device,
+            sched=sched,
+            step_sched=True,
+            channels_last=True,
+        )
         train_acc[role] = accuracy(net, data[0], data[1], device)
         if role == "idea":
             params_aux = n_params(aux)
     acc, abl = history["idea"][-1], history["ablation"][-1]
-    name = {"naive": "naive Inception modules (Fig. 2a: no 1x1 reductions) of equal multiply-adds",
-            "plain": "one plain 3x3 convolution per module, of equal multiply-adds"}[cfg.ablation]
-    return {"metric": GATE[0], "value": acc, "ablation": {"name": name, "value": abl},
-            "conditions": {}, "passed": acc >= GATE[2] and not abl >= GATE[2], "seed": cfg.seed,
-            "history": {"x": "epoch", **history},
-            "params": params["idea"], "params_aux": params_aux, "madds": madds["idea"],
-            "ablation_params": params["ablation"], "ablation_madds": madds["ablation"],
-            "train_accuracy": train_acc["idea"], "ablation_train_accuracy": train_acc["ablation"],
-            "seconds": round(time.time() - t0, 2)}
+    name = {
+        "naive": "naive Inception modules (Fig. 2a: no 1x1 reductions) of equal multiply-adds",
+        "plain": "one plain 3x3 convolution per module, of equal multiply-adds",
+    }[cfg.ablation]
+    return {
+        "metric": GATE[0],
+        "value": acc,
+        "ablation": {"name": name, "value": abl},
+        "conditions": {},
+        "passed": acc >= GATE[2] and not abl >= GATE[2],
+        "seed": cfg.seed,
+        "history": {"x": "epoch", **history},
+        "params": params["idea"],
+        "params_aux": params_aux,
+        "madds": madds["idea"],
+        "ablation_params": params["ablation"],
+        "ablation_madds": madds["ablation"],
+        "train_accuracy": train_acc["idea"],
+        "ablation_train_accuracy": train_acc["ablation"],
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 def main(argv=None) -> int:

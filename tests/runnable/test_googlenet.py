@@ -2,6 +2,7 @@
 gate and the naive-module twin of equal multiply-adds fails it (seeds 0-2); Table 1's network
 with the auxiliary heads apart, its parameters and multiply-adds against the record; the naive
 and plain twins spend the Inception network's multiply-adds."""
+
 import dataclasses
 import json
 
@@ -42,8 +43,17 @@ def test_paper_preset_is_the_network_of_table_1_with_its_parameter_count():
         aux = R.build_aux(model, cfg)
     assert logits.shape == logits_t.shape == (1, 1000)
     assert [m.c_out for m in model.body if isinstance(m, R.Inception)] == [
-        256, 480, 512, 512, 512, 528, 832, 832, 1024]                                   # 3a .. 5b
-    assert [a.shape[1:] for a in tapped] == [(512, 14, 14), (528, 14, 14)]            # 4a, 4d
+        256,
+        480,
+        512,
+        512,
+        512,
+        528,
+        832,
+        832,
+        1024,
+    ]  # 3a .. 5b
+    assert [a.shape[1:] for a in tapped] == [(512, 14, 14), (528, 14, 14)]  # 4a, 4d
     # Table 1's network; the auxiliary classifiers are training-only and not in it.
     assert count(model) == 6_998_552 and count(aux) == 6_379_728
     assert abs(count(model) / figure("googlenet", "params-table1") - 1) <= 0.02
@@ -64,22 +74,23 @@ def test_twins_spend_the_same_multiply_adds_without_1x1_reductions():
             with torch.device("meta"):
                 model = R.build_model(twin)
             assert not any(isinstance(b, R.Inception) for b in model.body)
-            kernels = {m.kernel_size for b in model.body for m in b.modules()
-                       if isinstance(m, nn.Conv2d)}
+            kernels = {
+                m.kernel_size for b in model.body for m in b.modules() if isinstance(m, nn.Conv2d)
+            }
             assert kernels == ({(3, 3)} if block == "plain" else {(1, 1), (3, 3), (5, 5)})
 
 
 def test_naive_module_is_fig_2a_narrowed_to_the_budget_and_passes_its_input_on():
     m = R.NaiveInception(192, R.Inception(192, 64, 96, 128, 16, 32, 32).madds, 64, 128, 32)
     widths = [m.b1[0].out_channels, m.b2[0].out_channels, m.b3[0].out_channels]
-    assert widths == [27, 54, 14]                   # 0.42 x (64, 128, 32): Fig. 2a is 2.4x dearer
-    assert m.c_out == sum(widths) + 192               # the pooled input goes on whole
+    assert widths == [27, 54, 14]  # 0.42 x (64, 128, 32): Fig. 2a is 2.4x dearer
+    assert m.c_out == sum(widths) + 192  # the pooled input goes on whole
     x = torch.randn(1, 192, 7, 7)
     assert torch.equal(m(x)[:, -192:], nn.functional.max_pool2d(x, 3, 1, 1))
 
 
 def test_inception_module_multiply_adds_match_a_hand_count():
-    m = R.Inception(192, 64, 96, 128, 16, 32, 32)                                      # 3a
+    m = R.Inception(192, 64, 96, 128, 16, 32, 32)  # 3a
     per_pixel = 192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
     assert m.madds == per_pixel and m.c_out == 256
 
@@ -87,8 +98,16 @@ def test_inception_module_multiply_adds_match_a_hand_count():
 def test_main_prints_the_json_result_and_exit_code_follows_passed(capsys):
     code = R.main(["--preset", "tiny", "--json", "--epochs=1"])
     result = json.loads(capsys.readouterr().out)
-    assert {"metric", "value", "conditions", "history", "passed", "seed", "params",
-            "seconds"} <= set(result)
+    assert {
+        "metric",
+        "value",
+        "conditions",
+        "history",
+        "passed",
+        "seed",
+        "params",
+        "seconds",
+    } <= set(result)
     assert code == (0 if result["passed"] else 1)
 
 

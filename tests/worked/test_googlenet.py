@@ -2,6 +2,7 @@
 module (3a) of the runnable on a 28x28x192 input, its channels, parameters and multiply-adds
 with the 1x1 reductions and without them (Fig. 2a's naive module), the channels of all nine
 modules of Table 1, and the weights of the network and of an auxiliary head."""
+
 import importlib.util
 import sys
 
@@ -12,8 +13,9 @@ from ..conftest import ROOT, record
 
 
 def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(f"runnable_{paper_id.replace('-', '_')}",
-                                                  ROOT / "runnable" / f"{paper_id}.py")
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
     spec.loader.exec_module(mod)
@@ -39,7 +41,8 @@ def madds(module: nn.Module, x: torch.Tensor) -> list[int]:
     out = []
 
     def hook(m, inputs, y):
-        out.append(y[0].numel() * m.weight[0].numel())     # C_out H W x (C_in k k)
+        out.append(y[0].numel() * m.weight[0].numel())  # C_out H W x (C_in k k)
+
     hooks = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, nn.Conv2d)]
     with torch.no_grad():
         y = module(x)
@@ -58,10 +61,17 @@ def test_module_3a_channels_parameters_and_multiply_adds():
     y, costs = madds(m3a, torch.zeros(1, 192, 28, 28))
     assert tuple(y.shape) == (1, 256, 28, 28) and m3a.c_out == 64 + 128 + 32 + 32
     weights = sum(p.numel() for name, p in m3a.named_parameters() if name.endswith("weight"))
-    assert (weights, n(m3a)) == (163_328, 163_696)           # Table 1: 159K, K = 1,024
+    assert (weights, n(m3a)) == (163_328, 163_696)  # Table 1: 159K, K = 1,024
     total = sum(costs)
-    stated("28×28×192", "64 + 128 + 32 + 32 = 256", "28×28×256", f"{weights:,}", f"{n(m3a):,}",
-           *(f"{c:,}" for c in costs), f"{total:,}")
+    stated(
+        "28×28×192",
+        "64 + 128 + 32 + 32 = 256",
+        "28×28×256",
+        f"{weights:,}",
+        f"{n(m3a):,}",
+        *(f"{c:,}" for c in costs),
+        f"{total:,}",
+    )
     # the 5x5 branch of the record's method section: direct vs reduced
     direct5 = 28 * 28 * 32 * 25 * 192
     assert costs[3] + costs[4] == 2_408_448 + 10_035_200
@@ -92,7 +102,7 @@ def test_channels_of_the_nine_modules_and_the_network():
     aux = G.AuxClassifier(512, 14, cfg)
     stated(f"{n(aux):,}")
     _, costs = madds(net, torch.zeros(1, 3, 224, 224, device="meta"))
-    total = sum(costs) + n(net.fc) - net.fc.bias.numel()     # convolutions and the linear layer
+    total = sum(costs) + n(net.fc) - net.fc.bias.numel()  # convolutions and the linear layer
     assert 1.5e9 < total < 1.6e9
     assert f"{total / 1e9:.2f} billion" in EX.en and f"{total / 1e8:.1f} 億" in EX.zh_hant
 
