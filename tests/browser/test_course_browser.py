@@ -42,6 +42,18 @@ def test_course_page_shows_its_figure_and_the_code_beside_the_equation(page, rea
     assert page.errors == []
 
 
+@pytest.mark.parametrize("paper", ["resnet", "transformer"])
+def test_course_page_draws_the_measured_idea_against_the_ablation(page, real_url, paper):
+    page.goto(real_url + f"papers/{paper}.html")
+    chart = page.locator(".kb-chart[data-drawn='1']")  # Chart.js drew results/<id>.json's history
+    chart.wait_for(timeout=TYPESET_TIMEOUT_MS)
+    chart.scroll_into_view_if_needed()
+    box = chart.locator("canvas").bounding_box()
+    assert box["width"] >= 300 and box["height"] >= 150
+    page.screenshot(path=str(SHOTS / f"course-{paper}-measured.png"))
+    assert page.errors == []
+
+
 def test_confusions_follow_the_language_tab(page, real_url):
     page.goto(real_url + "papers/bert.html")
     heading = page.locator("h2#common-confusions")
