@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -27,6 +30,30 @@ def record(paper_id: str) -> Paper:
     rec, problems = parse_record(rel, (ROOT / rel).read_bytes())
     assert rec is not None, "\n".join(map(str, problems))
     return rec.paper
+
+
+def runnable(paper_id: str) -> ModuleType:
+    """runnable/<paper_id>.py loaded fresh by path (ids with a hyphen cannot be imported by name),
+    registered in sys.modules first because dataclasses look their module up there."""
+    spec = importlib.util.spec_from_file_location(
+        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def stated_in(paper_id: str):
+    """A check that the worked example of ``paper_id`` states each given text in both languages."""
+    example = record(paper_id).teaching.worked_example
+
+    def stated(*texts: str) -> None:
+        for lang, text in (("en", example.en), ("zh-Hant", example.zh_hant)):
+            for t in texts:
+                assert t in text, f"worked example ({lang}) of {paper_id} should state {t!r}"
+
+    return stated
 
 
 def figure(paper_id: str, figure_id: str) -> float:

@@ -1,18 +1,12 @@
 """Adaptive softmax runnable: tiny perplexity gate against the unigram baseline, and our adaptive softmax
 against torch.nn.AdaptiveLogSoftmaxWithLoss (log-probs and loss, weights copied, fp32)."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 from torch import nn
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "adaptive-softmax.py"
-spec = importlib.util.spec_from_file_location("runnable_adaptive_softmax", PATH)
-ada = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = ada
-spec.loader.exec_module(ada)
+from tests.conftest import runnable
+
+ada = runnable("adaptive-softmax")
 
 
 def test_tiny_perplexity_gate_well_below_unigram():

@@ -1,21 +1,14 @@
 """AWD-LSTM runnable: tiny gate (and below n-gram baselines), PTB parameter count, the LSTM against
 nn.LSTM with every dropout off, and what each dropout drops."""
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from tests.conftest import figure
+from tests.conftest import figure, runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "awd-lstm.py"
-spec = importlib.util.spec_from_file_location("runnable_awd_lstm", PATH)
-awd = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = awd
-spec.loader.exec_module(awd)
+awd = runnable("awd-lstm")
 
 
 def test_tiny_gate_beats_unigram_and_bigram():

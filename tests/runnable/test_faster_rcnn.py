@@ -1,19 +1,14 @@
 """Faster R-CNN runnable: tiny mAP gate and RPN recall, box coding, anchors, paper preset shapes.
 RoI pooling, NMS and AP are the shared helpers of runnable/_boxes.py, tested in test_boxes.py."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "faster-rcnn.py"
-spec = importlib.util.spec_from_file_location("runnable_faster_rcnn", PATH)
-R = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = R
-spec.loader.exec_module(R)
+from tests.conftest import runnable
+
+R = runnable("faster-rcnn")
 
 
 @pytest.fixture(scope="module")

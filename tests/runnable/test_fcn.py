@@ -2,23 +2,17 @@
 0-2); a per-pixel colour classifier fails it too; paper-preset shapes on the meta device; bilinear
 upsampling and mean IU oracles."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from runnable._shapes import make_scenes
+from tests.conftest import runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "fcn.py"
-spec = importlib.util.spec_from_file_location("runnable_fcn", PATH)
-fcn = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = fcn
-spec.loader.exec_module(fcn)
+fcn = runnable("fcn")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,20 +1,14 @@
 """GPT-2 runnable: held-out perplexity near that of the true process and zero-shot translation, the XL
 preset's parameter count, the pre-LN block against torch's own layer, the 1/sqrt(N) initialisation."""
 
-import importlib.util
 import math
-import sys
 
 import torch
 from torch import nn
 
-from tests.conftest import ROOT, figure
+from tests.conftest import figure, runnable
 
-_spec = importlib.util.spec_from_file_location("gpt_2", ROOT / "runnable" / "gpt-2.py")
-G = sys.modules[_spec.name] = importlib.util.module_from_spec(
-    _spec
-)  # dataclasses look the module up
-_spec.loader.exec_module(G)
+G = runnable("gpt-2")
 
 
 def test_tiny_gate_perplexity_near_the_true_process_and_zero_shot_translation():

@@ -1,20 +1,13 @@
 """GPT-3 runnable: few-shot (in-context) learning of held-out tasks by a frozen model, the 175B preset's
 parameter count, causal attention and the pre-LN block against torch's own, evaluation without updates."""
 
-import importlib.util
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.conftest import ROOT, figure
+from tests.conftest import figure, runnable
 
-_spec = importlib.util.spec_from_file_location("gpt_3", ROOT / "runnable" / "gpt-3.py")
-G = sys.modules[_spec.name] = importlib.util.module_from_spec(
-    _spec
-)  # dataclasses look the module up
-_spec.loader.exec_module(G)
+G = runnable("gpt-3")
 
 
 def test_tiny_gate_few_shot_beats_zero_shot_on_held_out_tasks():

@@ -2,22 +2,15 @@
 smoothing (§7) against F.cross_entropy, and the 1 x n + n x 1 factorisation of §3.2."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.conftest import ROOT, figure
+from tests.conftest import figure, runnable
 
-_spec = importlib.util.spec_from_file_location(
-    "runnable_inception_v3", ROOT / "runnable" / "inception-v3.py"
-)
-R = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = R
-_spec.loader.exec_module(R)
+R = runnable("inception-v3")
 
 
 def test_tiny_reaches_gate_on_held_out_digits():

@@ -1,19 +1,11 @@
 """Knowledge distillation runnable: tiny gate, the KD loss against torch's KL divergence, the T^2 claim of §2.1."""
 
-import importlib.util
-import sys
-
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import ROOT
+from tests.conftest import runnable
 
-_spec = importlib.util.spec_from_file_location(
-    "runnable_knowledge_distillation", ROOT / "runnable" / "knowledge-distillation.py"
-)
-K = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = K
-_spec.loader.exec_module(K)
+K = runnable("knowledge-distillation")
 
 
 def test_tiny_soft_targets_beat_hard_labels_on_held_out_digits():

@@ -1,19 +1,14 @@
 """Luong attention runnable: tiny gate (and the same budget without attention fails), the paper preset on
 meta, dot-score global attention against torch's scaled_dot_product_attention, the three scores, local-p."""
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "luong-attention.py"
-spec = importlib.util.spec_from_file_location("runnable_luong_attention", PATH)
-luong = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = luong
-spec.loader.exec_module(luong)
+from tests.conftest import runnable
+
+luong = runnable("luong-attention")
 
 
 def test_tiny_reverses_held_out_sequences_with_attention():

@@ -2,23 +2,17 @@
 ground truth), above the box-fill baseline and with the box accuracy floor, where RoIPool fails it
 (seeds 0-2); RoIAlign against direct bilinear sampling; paper head shapes on the meta device."""
 
-import importlib.util
 import json
 import math
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
 from runnable._boxes import roi_pool
+from tests.conftest import runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "mask-rcnn.py"
-spec = importlib.util.spec_from_file_location("runnable_mask_rcnn", PATH)
-mask_rcnn = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = mask_rcnn
-spec.loader.exec_module(mask_rcnn)
+mask_rcnn = runnable("mask-rcnn")
 
 
 def bilinear(f, y, x):

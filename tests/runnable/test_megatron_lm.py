@@ -1,20 +1,12 @@
 """Megatron-LM runnable: tiny gate, the 8.3B parameter count, and the sharded blocks against unsharded oracles."""
 
-import importlib.util
-import sys
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tests.conftest import ROOT, figure
+from tests.conftest import figure, runnable
 
-_spec = importlib.util.spec_from_file_location(
-    "runnable_megatron_lm", ROOT / "runnable" / "megatron-lm.py"
-)
-M = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = M
-_spec.loader.exec_module(M)
+M = runnable("megatron-lm")
 
 
 def test_tiny_sharded_gpt_predicts_held_out_repeats():

@@ -3,7 +3,6 @@ arXiv ids and gates match, the `paper` preset has the stated parameter count (±
 file stays short and imports only the standard library, torch and (for shipped data) scikit-learn."""
 
 import ast
-import importlib.util
 import sys
 
 import pytest
@@ -11,23 +10,13 @@ import torch
 
 from kb.runnables import discover
 
-from ..conftest import ROOT
+from ..conftest import ROOT, runnable
 
 BASE = __import__("kb").load(ROOT)
 FILES = discover(ROOT)
 WITH_RUNNABLE = sorted(pid for pid, p in BASE.papers.items() if p.runnable)
 # "runnable": the shared helpers (runnable/_*.py) that are not any paper's contribution.
 ALLOWED = set(sys.stdlib_module_names) | {"torch", "sklearn", "runnable"}
-
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def test_every_record_runnable_has_its_file_and_every_file_its_record():
@@ -73,7 +62,7 @@ def test_file_is_short_and_imports_only_what_it_may(paper_id):
 def test_paper_preset_has_the_stated_parameter_count(paper_id):
     paper = BASE.papers[paper_id]
     stated = next(f.value for f in paper.figures if f.id == paper.runnable.params_figure)
-    mod = load(paper_id)
+    mod = runnable(paper_id)
     with torch.device("meta"):
         model = mod.build_model(mod.PRESETS["paper"])
     n = sum(p.numel() for p in model.parameters())

@@ -1,19 +1,11 @@
 """MLP-Mixer runnable: tiny gate, Mixer-B/16 parameter count, the Mixer layer against Eq. 1 in einsum form."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import figure
+from tests.conftest import figure, runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "mlp-mixer.py"
-spec = importlib.util.spec_from_file_location("runnable_mlp_mixer", PATH)
-M = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = M
-spec.loader.exec_module(M)
+M = runnable("mlp-mixer")
 
 
 def test_tiny_classifies_held_out_digits_with_only_mlps():

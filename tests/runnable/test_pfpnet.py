@@ -3,20 +3,15 @@ objects where a single-scale head fails it (seeds 0-2); every level aggregates e
 through equally deep branches; the paper preset's pyramid on the meta device; anchors, box coding
 and matching. IoU / NMS / mAP are tested in test_boxes.py."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "pfpnet.py"
-spec = importlib.util.spec_from_file_location("runnable_pfpnet", PATH)
-pfpnet = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = pfpnet
-spec.loader.exec_module(pfpnet)
+from tests.conftest import runnable
+
+pfpnet = runnable("pfpnet")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,18 +1,13 @@
 """Quick-thought runnable: next-sentence selection gate far above chance, the score is f(s) . g(c), the
 loss is a softmax over the batch's candidates, and f, g are separate encoders."""
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import torch
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "quick-thought.py"
-spec = importlib.util.spec_from_file_location("runnable_quick_thought", PATH)
-qt = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = qt
-spec.loader.exec_module(qt)
+from tests.conftest import runnable
+
+qt = runnable("quick-thought")
 
 
 def test_tiny_gate_picks_the_next_sentence():

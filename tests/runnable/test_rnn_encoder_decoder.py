@@ -1,18 +1,13 @@
 """RNN Encoder-Decoder runnable: tiny gate, the paper preset's shapes on meta, the GRU against torch's nn.GRU."""
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 from torch import nn
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "rnn-encoder-decoder.py"
-spec = importlib.util.spec_from_file_location("runnable_rnn_encoder_decoder", PATH)
-red = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = red
-spec.loader.exec_module(red)
+from tests.conftest import runnable
+
+red = runnable("rnn-encoder-decoder")
 
 
 def test_tiny_reverses_held_out_sequences():

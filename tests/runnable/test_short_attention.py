@@ -1,20 +1,14 @@
 """Short attention spans: key-value-predict attention passes the perplexity gate and a plain LSTM
 fails it (seeds 0-2), attention on the right slot, causality, the paper preset on meta."""
 
-import importlib.util
-import sys
 from dataclasses import replace
 
 import pytest
 import torch
 
-from tests.conftest import ROOT, figure
+from tests.conftest import figure, runnable
 
-_spec = importlib.util.spec_from_file_location(
-    "short_attention", ROOT / "runnable" / "short-attention.py"
-)
-sa = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)  # dataclasses look it up
-_spec.loader.exec_module(sa)
+sa = runnable("short-attention")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -1,19 +1,11 @@
 """Skip-thought runnable: topic probe gate (above random word vectors), the decoder's conditioning equals
 the paper's C_r, C_z, C terms, the uni-skip sizes on the meta device."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import torch
 
-from tests.conftest import figure
+from tests.conftest import figure, runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "skip-thought.py"
-spec = importlib.util.spec_from_file_location("runnable_skip_thought", PATH)
-st = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = st
-spec.loader.exec_module(st)
+st = runnable("skip-thought")
 
 
 def test_tiny_probe_gate_beats_random_bag_of_words():

@@ -1,20 +1,12 @@
 """T2T-ViT runnable: tiny gate, T2T-ViT-14 parameter count, the soft split against F.unfold."""
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.conftest import figure
+from tests.conftest import figure, runnable
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "t2t-vit.py"
-spec = importlib.util.spec_from_file_location("runnable_t2t_vit", PATH)
-T = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = T
-spec.loader.exec_module(T)
+T = runnable("t2t-vit")
 
 
 def test_tiny_classifies_held_out_digits():

@@ -1,18 +1,13 @@
 """Transformer-XL runnable: copy gate with memory, near chance without; the relative shift against the
 naive O(T^2) (b)+(d) terms; stop-gradient memory; the 12-layer enwik8 preset on the meta device."""
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "transformer-xl.py"
-spec = importlib.util.spec_from_file_location("runnable_transformer_xl", PATH)
-txl = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = txl
-spec.loader.exec_module(txl)
+from tests.conftest import runnable
+
+txl = runnable("transformer-xl")
 
 
 def test_tiny_gate_recalls_words_from_the_previous_segment():

@@ -2,20 +2,15 @@
 net with one cell (S = 1) fails it (seeds 0-2); the paper's 7x7x30 output on the meta device; eq. 3
 oracles, with and without its weights. IoU / NMS / mAP are tested in test_boxes.py."""
 
-import importlib.util
 import json
-import sys
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import torch
 
-PATH = Path(__file__).resolve().parents[2] / "runnable" / "yolo.py"
-spec = importlib.util.spec_from_file_location("runnable_yolo", PATH)
-yolo = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = yolo
-spec.loader.exec_module(yolo)
+from tests.conftest import runnable
+
+yolo = runnable("yolo")
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -3,33 +3,14 @@ size and parameters, every layer's output shape, parameters and multiply-adds in
 `paper` preset (built on the meta device), where the parameters and the compute sit, what the
 two-GPU grouping saves in conv2, and tanh's gradient at 3 against ReLU's."""
 
-import importlib.util
-import sys
-
 import torch
 from torch import nn
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-A = load("alexnet")
+A = runnable("alexnet")
 EX = record("alexnet").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("alexnet")
 
 
 def percent(v: float):

@@ -3,36 +3,16 @@ step of the runnable's `RNNsearch.step` over 3 source annotations in 2 dimension
 softmax weights that sum to 1, the context vector), and the shapes of one step in the `paper`
 preset's sizes (built on the meta device)."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-A = load("attention")
-EX = record("attention").teaching.worked_example
+A = runnable("attention")
 QUERY = torch.tensor([0.5, -0.5])  # W_a s_{i-1}
 KEYS = torch.tensor([[1.0, 0.5], [-0.5, 0.0], [0.0, 1.5]])  # U_a h_j
 H = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # annotations h_j
 V_A = torch.tensor([1.0, 1.0])
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("attention")
 
 
 def f3(v: float) -> str:

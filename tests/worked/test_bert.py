@@ -3,32 +3,12 @@ shares of Appendix A.1 and what they mean per sequence, the same shares drawn by
 `make_batch`, the Figure 2 pair's segments and the BERT-base embedding tables, and the tiny
 preset's input and output shapes, all computed here."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("bert")
-EX = record("bert").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+R = runnable("bert")
+stated = stated_in("bert")
 
 
 def g(x: float) -> str:

@@ -2,33 +2,15 @@
 on a 4-dimensional vector, the shapes through one causal `ConvBlock` and its causality, how far
 a stack of width-3 blocks sees (measured with autograd), and the two scalings."""
 
-import importlib.util
 import math
-import sys
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-C = load("convs2s")
+C = runnable("convs2s")
 EX = record("convs2s").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("convs2s")
 
 
 def vec(v) -> str:

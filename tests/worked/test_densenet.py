@@ -5,34 +5,14 @@ DenseNet-BC's block widths and parameter counts. Every number must appear in bot
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-D = load("densenet")
-EXAMPLE = record("densenet").teaching.worked_example
-TEXTS = {"en": EXAMPLE.en, "zh-Hant": EXAMPLE.zh_hant}
-
-
-def stated(*numbers: str) -> None:
-    for lang, text in TEXTS.items():
-        for n in numbers:
-            assert n in text, f"{lang} worked example does not state {n!r}"
+D = runnable("densenet")
+stated = stated_in("densenet")
 
 
 def trace(cfg):

@@ -3,33 +3,13 @@ runnable's `BiLM.layers` returns at each position, one scalar mix with small num
 the runnable's `ScalarMix` (and its starting point, the plain average), and the width of the task
 classifier's input with and without ELMo."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("elmo")
-EX = record("elmo").teaching.worked_example
+R = runnable("elmo")
 H = torch.tensor([[[1.0, 0.0]], [[0.0, 2.0]], [[2.0, 2.0]]])  # (L+1, N=1, 2)
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("elmo")
 
 
 def pair(t) -> str:

@@ -5,34 +5,14 @@ mean IU. Every number must appear in both languages."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-FCN = load("fcn")
-EXAMPLE = record("fcn").teaching.worked_example
-TEXTS = {"en": EXAMPLE.en, "zh-Hant": EXAMPLE.zh_hant}
-
-
-def stated(*numbers: str) -> None:
-    for lang, text in TEXTS.items():
-        for n in numbers:
-            assert n in text, f"{lang} worked example does not state {n!r}"
+FCN = runnable("fcn")
+stated = stated_in("fcn")
 
 
 def hw(t) -> str:

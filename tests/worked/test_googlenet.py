@@ -3,33 +3,14 @@ module (3a) of the runnable on a 28x28x192 input, its channels, parameters and m
 with the 1x1 reductions and without them (Fig. 2a's naive module), the channels of all nine
 modules of Table 1, and the weights of the network and of an auxiliary head."""
 
-import importlib.util
-import sys
-
 import torch
 from torch import nn
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-G = load("googlenet")
+G = runnable("googlenet")
 EX = record("googlenet").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("googlenet")
 
 
 def n(m: nn.Module) -> int:

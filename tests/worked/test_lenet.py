@@ -2,33 +2,13 @@
 layer of the runnable's LeNet5 for one 32x32 digit, each layer's trainable parameters and
 connections (they add up to §II.A's 60,000 and 340,908), and f(1) of the scaled tanh."""
 
-import importlib.util
-import sys
-
 import pytest
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-L = load("lenet")
-EX = record("lenet").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+L = runnable("lenet")
+stated = stated_in("lenet")
 
 
 def n(m: torch.nn.Module) -> int:

@@ -2,32 +2,12 @@
 1997 `LSTMCell` with fixed net inputs, the error factor along the constant error carousel after
 100 steps against a plain unit's 0.9 and 1.1 per step, and the shapes of one batch."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-L = load("lstm")
-EX = record("lstm").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+L = runnable("lstm")
+stated = stated_in("lstm")
 
 
 def cell_with_nets(net_in: float, net_c: float, net_out: float):

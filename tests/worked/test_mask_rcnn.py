@@ -5,39 +5,19 @@ meta device, and the sigmoid mask loss of one pixel. Every number must appear in
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-M = load("mask-rcnn")
-EXAMPLE = record("mask-rcnn").teaching.worked_example
-TEXTS = {"en": EXAMPLE.en, "zh-Hant": EXAMPLE.zh_hant}
+M = runnable("mask-rcnn")
 FEATURES = (10 * torch.arange(6.0)[:, None] + torch.arange(6.0)[None, :])[
     None, None
 ]  # 10 row + col
 ROI = (20.0, 36.0, 84.0, 68.0)  # pixels
 STRIDE = 16
-
-
-def stated(*numbers: str) -> None:
-    for lang, text in TEXTS.items():
-        for n in numbers:
-            assert n in text, f"{lang} worked example does not state {n!r}"
+stated = stated_in("mask-rcnn")
 
 
 def bilinear(x: float, y: float) -> float:

@@ -5,34 +5,15 @@ into ten scores (with the parameters a fully connected head would need, and a bl
 average does not change when it moves)."""
 
 import dataclasses
-import importlib.util
-import sys
 
 import torch
 from torch import nn
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-N = load("nin")
-EX = record("nin").teaching.worked_example
+N = runnable("nin")
 CFG = N.PRESETS["paper"]
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("nin")
 
 
 def n(m: nn.Module) -> int:

@@ -3,32 +3,13 @@ width of PV-DM's concatenated input for three context words at the paper's 400 d
 same step's shapes and parameters in the runnable's PVDM / PVDBOW (tiny and paper presets), the
 concatenated vector the classifier reads, and the size of the paragraph matrix for IMDB."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("paragraph2vec")
+R = runnable("paragraph2vec")
 EX = record("paragraph2vec").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("paragraph2vec")
 
 
 def shape(t: torch.Tensor) -> str:

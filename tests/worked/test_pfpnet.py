@@ -5,35 +5,17 @@ and the paper preset's base map on the meta device. Every number must appear in 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-PF = load("pfpnet")
+PF = runnable("pfpnet")
 CFG = PF.PRESETS["tiny"]
 EXAMPLE = record("pfpnet").teaching.worked_example
 TEXTS = {"en": EXAMPLE.en, "zh-Hant": EXAMPLE.zh_hant}
-
-
-def stated(*numbers: str) -> None:
-    for lang, text in TEXTS.items():
-        for n in numbers:
-            assert n in text, f"{lang} worked example does not state {n!r}"
+stated = stated_in("pfpnet")
 
 
 def stated_as(en: str, zh: str) -> None:

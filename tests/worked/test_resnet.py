@@ -5,32 +5,13 @@ computes then), a bottleneck's weights against a two-layer 3x3 block, the parame
 ResNet-56/110/50 and ResNet-50's stage shapes, all from the runnable."""
 
 import dataclasses
-import importlib.util
-import sys
 
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("resnet")
-EX = record("resnet").teaching.worked_example
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+R = runnable("resnet")
+stated = stated_in("resnet")
 
 
 def n(m: torch.nn.Module) -> int:

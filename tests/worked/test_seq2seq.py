@@ -3,33 +3,14 @@
 meta device), where its 384M parameters sit, and the source-target distances with and without
 reversing the source."""
 
-import importlib.util
-import sys
-
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-S = load("seq2seq")
+S = runnable("seq2seq")
 EX = record("seq2seq").teaching.worked_example
 CFG = S.PRESETS["paper"]
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("seq2seq")
 
 
 def n(m) -> int:

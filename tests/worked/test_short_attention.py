@@ -3,36 +3,16 @@ runnable's `memory` windows on a 4-step sequence, and one key-value-predict step
 weights (scores, weights, read-out, h*) — recomputed with torch and with the runnable's
 `ShortAttentionLM.forward` given the same weights."""
 
-import importlib.util
-import sys
-
 import torch
 from torch import nn
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-S = load("short-attention")
-EX = record("short-attention").teaching.worked_example
+S = runnable("short-attention")
 K_T, P_T = torch.tensor([0.5, 0.0]), torch.tensor([0.0, -0.5])
 KEYS = torch.tensor([[1.0, 0.5], [-1.0, 0.0], [0.0, -0.5]])  # slots t-3, t-2, t-1
 VALUES = torch.tensor([[2.0, 0.0], [0.0, 2.0], [-2.0, 0.0]])
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("short-attention")
 
 
 def f3(v) -> str:

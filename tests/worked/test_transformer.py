@@ -4,37 +4,17 @@ scaled dot-product attention on a 3-token input with d_k = 4, computed by the ru
 the 1/sqrt(d_k) and with the decoder's causal mask; the sinusoidal encodings of positions 0-2 for
 d_model = 4; one multi-head attention layer's shapes and parameters at the base size."""
 
-import importlib.util
-import sys
-
 import torch
 import torch.nn.functional as F
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("transformer")
-EX = record("transformer").teaching.worked_example
+R = runnable("transformer")
 
 Q = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]])
 K = torch.tensor([[1.0, 0, 1, 0], [0, 1, 0, 1], [1, 1, 0, 0]])
 V = torch.tensor([[2.0, 0, 0, 1], [0, 2, 0, 1], [0, 0, 2, 1]])
-
-
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("transformer")
 
 
 def row(t: torch.Tensor, nd: int = 3) -> str:

@@ -4,35 +4,19 @@ the runnable, the unigram^(3/4) noise distribution of a five-word vocabulary (th
 `Word2Vec.set_counts`), one negative-sampling loss with k = 2, and the Huffman path lengths the
 runnable's `huffman` gives the same counts."""
 
-import importlib.util
 import math
-import sys
 
 import torch
 import torch.nn.functional as F
 
-from ..conftest import ROOT, record
+from ..conftest import record, runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-R = load("word2vec")
+R = runnable("word2vec")
 EX = record("word2vec").teaching.worked_example
 WORDS, COUNTS = ["the", "on", "cat", "sat", "mat"], [16.0, 8.0, 4.0, 2.0, 1.0]
 
 
-def stated(*texts: str):
-    for lang, text in (("en", EX.en), ("zh-Hant", EX.zh_hant)):
-        for t in texts:
-            assert t in text, f"worked example ({lang}) should state {t!r}"
+stated = stated_in("word2vec")
 
 
 def test_one_skip_gram_window():

@@ -5,38 +5,18 @@ box. Every number the test computes must appear in both languages."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 
 import pytest
 import torch
 
-from ..conftest import ROOT, record
+from ..conftest import runnable, stated_in
 
-
-def load(paper_id: str):
-    spec = importlib.util.spec_from_file_location(
-        f"runnable_{paper_id.replace('-', '_')}", ROOT / "runnable" / f"{paper_id}.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-Y = load("yolo")
+Y = runnable("yolo")
 CFG = Y.PRESETS["paper"]
-EXAMPLE = record("yolo").teaching.worked_example
-TEXTS = {"en": EXAMPLE.en, "zh-Hant": EXAMPLE.zh_hant}
 IMAGE = 448
 BOX = (144.0, 188.0, 256.0, 412.0)  # the dog, corners in pixels
-
-
-def stated(*numbers: str) -> None:
-    for lang, text in TEXTS.items():
-        for n in numbers:
-            assert n in text, f"{lang} worked example does not state {n!r}"
+stated = stated_in("yolo")
 
 
 def test_the_paper_preset_outputs_7_by_7_by_30():
