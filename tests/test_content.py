@@ -223,6 +223,9 @@ def test_zh_hant_uses_full_width_punctuation_next_to_chinese(base):
     for p in base.papers.values():
         for where, text in zh_texts(p):
             bad += [f"{p.id}.{where}: {x}" for x in typography_problems(text)]
+        for i, r in enumerate(p.reading):  # Chinese link labels: "ResNet 論文翻譯（網路資源）"
+            if re.search(f"[{_CJK}]", r.title):
+                bad += [f"{p.id}.reading[{i}].title: {x}" for x in typography_problems(r.title)]
     for e in load_glossary(ROOT):
         for text in (e.zh_hant, e.definition.zh_hant):
             bad += [f"glossary {e.en}: {x}" for x in typography_problems(text)]
