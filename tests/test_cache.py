@@ -15,7 +15,8 @@ from .conftest import DATA
 def project(tmp_path, monkeypatch):
     monkeypatch.delenv("KB_NO_CACHE", raising=False)
     root = tmp_path / "kb"
-    shutil.copytree(DATA / "mini", root)
+    # A cache left in the fixture by a local `kb` run on it must not travel into the copy.
+    shutil.copytree(DATA / "mini", root, ignore=shutil.ignore_patterns(".cache"))
     return root
 
 
